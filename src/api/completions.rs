@@ -1,0 +1,50 @@
+//! `POST /v1/completions`: the legacy text completion, the prompt sent to the model as is.
+
+use axum::extract::State;
+use axum::response::Response;
+use llama_cpp_2::token::LlamaToken;
+
+use super::error::{ApiError, ApiResult};
+use super::generate::{self, Kind};
+use super::json::ApiJson;
+use super::request::{GenerationBody, Prompt};
+use crate::AppState;
+
+pub async fn post(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<GenerationBody>,
+) -> ApiResult<Response> {
+    let settings = body.settings()?;
+    let prompt = body
+        .prompt
+        .as_ref()
+        .ok_or_else(|| ApiError::missing("prompt"))?;
+    let model = state.model(body.model.as_deref())?;
+    let add_bos = model.engine.model().vocab().should_add_bos();
+    let tokens = match prompt {
+        Prompt::Text(text) => generate::tokenize(&model, text.clone(), add_bos).await?,
+        Prompt::Texts(texts) => match texts.as_slice() {
+            [text] => generate::tokenize(&model, text.clone(), add_bos).await?,
+            _ => {
+                return Err(ApiError::unsupported(
+                    "prompt",
+                    "Send one prompt per request.",
+                ))
+            }
+        },
+        Prompt::Tokens(tokens) => {
+            let n_vocab = model.engine.model().n_vocab();
+            tokens
+                .iter()
+                .map(|&token| {
+                    i32::try_from(token)
+                        .ok()
+                        .filter(|t| *t < n_vocab)
+                        .map(LlamaToken)
+                        .ok_or_else(|| ApiError::invalid_value("prompt", format!("Token ids must be below the model's vocabulary size ({n_vocab}).")))
+                })
+                .collect::<ApiResult<Vec<_>>>()?
+        }
+    };
+    generate::respond(Kind::Text, model, tokens, "prompt", settings).await
+}

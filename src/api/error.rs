@@ -1,0 +1,206 @@
+//! The API's one error type, rendered in OpenAI's shape:
+//! `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Messages name the offending field and never repeat what the client sent in it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::engine::SubmitError;
+use crate::models::ModelError;
+
+pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    param: Option<String>,
+    code: Option<&'static str>,
+    retry_after_secs: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+            retry_after_secs: None,
+        }
+    }
+
+    fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// 400: a field has a wrong value; `message` says what is expected, not what was sent.
+    pub fn invalid_value(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_param(param)
+            .with_code("invalid_value")
+    }
+
+    /// 400: a required field is missing.
+    pub fn missing(param: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("Missing required parameter: `{param}`."),
+        )
+        .with_param(param)
+        .with_code("missing_required_parameter")
+    }
+
+    /// 400: a field or value OpenAI defines that this server does not implement.
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_param(param)
+            .with_code("unsupported_value")
+    }
+
+    /// 400: the body is not JSON at all.
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_code("invalid_json")
+    }
+
+    /// 400: prompt plus completion do not fit the context; nothing is ever cut silently.
+    pub fn context_length_exceeded(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_param(param)
+            .with_code("context_length_exceeded")
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than this server's limit of {limit} bytes."),
+        )
+        .with_code("request_too_large")
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "There is no such endpoint.",
+        )
+        .with_code("unknown_url")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "This endpoint does not accept that method.",
+        )
+        .with_code("method_not_allowed")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The server failed to handle this request.",
+        )
+    }
+
+    pub fn generation_failed(reason: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("Generation failed: {reason}."),
+        )
+        .with_code("generation_failed")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error body, also sent as the last event of a stream that fails.
+    pub fn body(&self) -> Value {
+        json!({ "error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "The requested model does not exist; GET /v1/models lists the available ones.",
+            )
+            .with_param("model")
+            .with_code("model_not_found"),
+            ModelError::Loading => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "The model is loading; retry in a few seconds.",
+            )
+            .with_code("model_loading")
+            .with_retry_after(2),
+            ModelError::Failed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "The model failed to load; the server's log says why.",
+            )
+            .with_code("model_failed"),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::QueueFull => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "Every slot is busy and the queue is full; retry shortly.",
+            )
+            .with_code("queue_full")
+            .with_retry_after(1),
+            SubmitError::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "The model's engine has stopped.",
+            )
+            .with_code("engine_stopped"),
+        }
+    }
+}

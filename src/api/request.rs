@@ -1,0 +1,377 @@
+//! The request body shared by `/v1/chat/completions` and `/v1/completions`, and its
+//! validation into engine settings. Each check names the field it rejects.
+
+use std::collections::HashMap;
+
+use llama_cpp_2::token::LlamaToken;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use crate::chat_template::TemplateMessage;
+use crate::engine::SamplingParams;
+
+/// Most stop sequences per request.
+const MAX_STOPS: usize = 16;
+
+#[derive(Debug, Deserialize)]
+pub struct GenerationBody {
+    pub model: Option<String>,
+    pub messages: Option<Vec<Message>>,
+    pub prompt: Option<Prompt>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<i32>,
+    pub min_p: Option<f32>,
+    pub seed: Option<i64>,
+    pub stop: Option<Stop>,
+    pub presence_penalty: Option<f32>,
+    pub frequency_penalty: Option<f32>,
+    pub repeat_penalty: Option<f32>,
+    pub logit_bias: Option<HashMap<String, f32>>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub n: Option<u32>,
+    /// Accepted for compatibility and dropped: the server keeps nothing about requests.
+    #[serde(default, rename = "user")]
+    pub _user: serde::de::IgnoredAny,
+    // OpenAI fields this server does not implement: refused clearly when set, not ignored.
+    pub tools: Option<Value>,
+    pub tool_choice: Option<Value>,
+    pub functions: Option<Value>,
+    pub response_format: Option<Value>,
+    pub logprobs: Option<Value>,
+    pub top_logprobs: Option<Value>,
+    pub echo: Option<bool>,
+    pub suffix: Option<Value>,
+    pub best_of: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamOptions {
+    pub include_usage: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: Option<Content>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    /// OpenAI's newer name for the system role.
+    Developer,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+}
+
+/// Validated settings of one request, before the model is known.
+#[derive(Debug)]
+pub struct Settings {
+    pub sampling: SamplingParams,
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    pub include_usage: bool,
+    logit_bias: Vec<(u32, f32)>,
+}
+
+impl Settings {
+    /// Adds the logit biases once the vocabulary size is known.
+    pub fn sampling_for(&self, n_vocab: i32) -> ApiResult<SamplingParams> {
+        let mut sampling = self.sampling.clone();
+        for &(token, bias) in &self.logit_bias {
+            let token = i32::try_from(token)
+                .ok()
+                .filter(|t| *t < n_vocab)
+                .ok_or_else(|| ApiError::invalid_value("logit_bias", format!("Token ids in `logit_bias` must be below the model's vocabulary size ({n_vocab}).")))?;
+            sampling.logit_bias.push((LlamaToken(token), bias));
+        }
+        Ok(sampling)
+    }
+}
+
+impl GenerationBody {
+    /// Checks every field shared by both endpoints.
+    pub fn settings(&self) -> ApiResult<Settings> {
+        self.refuse_unsupported()?;
+        let defaults = SamplingParams::default();
+        let sampling = SamplingParams {
+            temperature: in_range("temperature", self.temperature, 0.0, 2.0)?
+                .unwrap_or(defaults.temperature),
+            top_p: in_range("top_p", self.top_p, 0.0, 1.0)?.unwrap_or(defaults.top_p),
+            top_k: match self.top_k {
+                Some(k) if k < 0 => {
+                    return Err(ApiError::invalid_value(
+                        "top_k",
+                        "`top_k` must be 0 (off) or more.",
+                    ))
+                }
+                Some(k) => k,
+                None => defaults.top_k,
+            },
+            min_p: in_range("min_p", self.min_p, 0.0, 1.0)?.unwrap_or(defaults.min_p),
+            // Any integer is a valid seed; llama.cpp takes 32 bits of it.
+            seed: self.seed.map_or_else(random_seed, |seed| seed as u32),
+            presence_penalty: in_range("presence_penalty", self.presence_penalty, -2.0, 2.0)?
+                .unwrap_or(0.0),
+            frequency_penalty: in_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)?
+                .unwrap_or(0.0),
+            repeat_penalty: match self.repeat_penalty {
+                Some(p) if !(p.is_finite() && p > 0.0 && p <= 10.0) => {
+                    return Err(ApiError::invalid_value(
+                        "repeat_penalty",
+                        "`repeat_penalty` must be above 0 and at most 10 (1 is off).",
+                    ))
+                }
+                Some(p) => p,
+                None => 1.0,
+            },
+            logit_bias: Vec::new(),
+        };
+        let max_tokens = match (self.max_completion_tokens, self.max_tokens) {
+            (Some(0), _) => {
+                return Err(ApiError::invalid_value(
+                    "max_completion_tokens",
+                    "`max_completion_tokens` must be at least 1.",
+                ))
+            }
+            (None, Some(0)) => {
+                return Err(ApiError::invalid_value(
+                    "max_tokens",
+                    "`max_tokens` must be at least 1.",
+                ))
+            }
+            (Some(n), _) | (None, Some(n)) => Some(n),
+            (None, None) => None,
+        };
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(ApiError::unsupported(
+                "n",
+                "Only `n: 1` is supported; send several requests for several choices.",
+            ));
+        }
+        let stream = self.stream.unwrap_or(false);
+        if self.stream_options.is_some() && !stream {
+            return Err(ApiError::invalid_value(
+                "stream_options",
+                "`stream_options` is only allowed when `stream` is true.",
+            ));
+        }
+        Ok(Settings {
+            sampling,
+            max_tokens,
+            stop: self.stops()?,
+            stream,
+            include_usage: self
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
+            logit_bias: self.logit_biases()?,
+        })
+    }
+
+    /// The chat messages for the template, checked.
+    pub fn chat_messages(&self) -> ApiResult<Vec<TemplateMessage>> {
+        let messages = self
+            .messages
+            .as_ref()
+            .ok_or_else(|| ApiError::missing("messages"))?;
+        if messages.is_empty() {
+            return Err(ApiError::invalid_value(
+                "messages",
+                "`messages` must hold at least one message.",
+            ));
+        }
+        messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                let role = match message.role {
+                    Role::System | Role::Developer => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                let content = match &message.content {
+                    None if message.role == Role::Assistant => String::new(),
+                    None => return Err(ApiError::missing(&format!("messages[{index}].content"))),
+                    Some(Content::Text(text)) => text.clone(),
+                    Some(Content::Parts(parts)) => text_of_parts(index, parts)?,
+                };
+                Ok(TemplateMessage {
+                    role: role.to_owned(),
+                    content,
+                })
+            })
+            .collect()
+    }
+
+    fn stops(&self) -> ApiResult<Vec<String>> {
+        let stops = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(stop)) => vec![stop.clone()],
+            Some(Stop::Many(stops)) => stops.clone(),
+        };
+        if stops.len() > MAX_STOPS {
+            return Err(ApiError::invalid_value(
+                "stop",
+                format!("`stop` may hold at most {MAX_STOPS} sequences."),
+            ));
+        }
+        if stops.iter().any(String::is_empty) {
+            return Err(ApiError::invalid_value(
+                "stop",
+                "`stop` sequences must not be empty.",
+            ));
+        }
+        Ok(stops)
+    }
+
+    fn logit_biases(&self) -> ApiResult<Vec<(u32, f32)>> {
+        let Some(biases) = &self.logit_bias else {
+            return Ok(Vec::new());
+        };
+        biases
+            .iter()
+            .map(|(token, &bias)| {
+                let token = token.parse::<u32>().map_err(|_| {
+                    ApiError::invalid_value(
+                        "logit_bias",
+                        "`logit_bias` keys must be token ids (non-negative integers).",
+                    )
+                })?;
+                if !(-100.0..=100.0).contains(&bias) {
+                    return Err(ApiError::invalid_value(
+                        "logit_bias",
+                        "`logit_bias` values must be between -100 and 100.",
+                    ));
+                }
+                Ok((token, bias))
+            })
+            .collect()
+    }
+
+    fn refuse_unsupported(&self) -> ApiResult<()> {
+        let set = |value: &Option<Value>| {
+            value
+                .as_ref()
+                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+        };
+        if set(&self.tools) || set(&self.functions) || set(&self.tool_choice) {
+            return Err(ApiError::unsupported(
+                "tools",
+                "Tool and function calling are not supported yet.",
+            ));
+        }
+        if let Some(format) = &self.response_format {
+            if format
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| kind != "text")
+            {
+                return Err(ApiError::unsupported(
+                    "response_format",
+                    "Only `response_format: {\"type\": \"text\"}` is supported.",
+                ));
+            }
+        }
+        if set(&self.logprobs) && self.logprobs != Some(Value::from(0)) {
+            return Err(ApiError::unsupported(
+                "logprobs",
+                "`logprobs` is not supported yet.",
+            ));
+        }
+        if set(&self.top_logprobs) && self.top_logprobs != Some(Value::from(0)) {
+            return Err(ApiError::unsupported(
+                "top_logprobs",
+                "`top_logprobs` is not supported yet.",
+            ));
+        }
+        if self.echo == Some(true) {
+            return Err(ApiError::unsupported("echo", "`echo` is not supported."));
+        }
+        if set(&self.suffix) {
+            return Err(ApiError::unsupported(
+                "suffix",
+                "`suffix` is not supported.",
+            ));
+        }
+        if self.best_of.is_some_and(|n| n != 1) {
+            return Err(ApiError::unsupported(
+                "best_of",
+                "Only `best_of: 1` is supported.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn text_of_parts(index: usize, parts: &[ContentPart]) -> ApiResult<String> {
+    let mut text = String::new();
+    for (part_index, part) in parts.iter().enumerate() {
+        let param = format!("messages[{index}].content[{part_index}]");
+        if part.kind != "text" {
+            return Err(ApiError::unsupported(
+                format!("{param}.type"),
+                "Only text content parts are supported.",
+            ));
+        }
+        let part_text = part
+            .text
+            .as_deref()
+            .ok_or_else(|| ApiError::missing(&format!("{param}.text")))?;
+        // Parts are joined as written: the server inserts nothing between them.
+        text.push_str(part_text);
+    }
+    Ok(text)
+}
+
+fn in_range(name: &str, value: Option<f32>, min: f32, max: f32) -> ApiResult<Option<f32>> {
+    match value {
+        Some(v) if !(v.is_finite() && (min..=max).contains(&v)) => Err(ApiError::invalid_value(
+            name,
+            format!("`{name}` must be between {min} and {max}."),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn random_seed() -> u32 {
+    // 32 random bits from the OS-seeded UUID generator; no extra dependency needed.
+    uuid::Uuid::new_v4().as_u128() as u32
+}

@@ -1,0 +1,183 @@
+//! Renders a model's own chat template (GGUF `tokenizer.chat_template`, Jinja) with minijinja,
+//! so any modern GGUF works, not only the fixed templates llama.cpp recognises.
+//!
+//! The server adds nothing of its own: the messages go in as the client sent them.
+
+use minijinja::{Environment, ErrorKind, Value};
+use serde::Serialize;
+
+/// Used when a GGUF carries no template (llama.cpp's server falls back to ChatML as well).
+const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+const TEMPLATE_NAME: &str = "chat";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The template itself refused the conversation (`raise_exception`), e.g. roles that do
+    /// not alternate. Its text comes from the template, not from the messages.
+    #[error("the model's chat template rejected the messages: {0}")]
+    Rejected(String),
+    #[error("the model's chat template could not be rendered")]
+    Render,
+}
+
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl ChatTemplate {
+    /// `source` is the model's template, or `None` for the ChatML fallback.
+    pub fn new(
+        source: Option<String>,
+        bos_token: String,
+        eos_token: String,
+    ) -> anyhow::Result<Self> {
+        let source = source.unwrap_or_else(|| CHATML.to_owned());
+        let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_template_owned(TEMPLATE_NAME, source.clone())
+            .map_err(|e| anyhow::anyhow!("the model's chat template does not compile: {e}"))?;
+        Ok(Self {
+            env,
+            source,
+            bos_token,
+            eos_token,
+        })
+    }
+
+    /// The template text, so anyone can see exactly what the model receives.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    /// The prompt for `messages`, ending with the assistant's turn opened.
+    pub fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|_| TemplateError::Render)?;
+        let context = minijinja::context! {
+            messages => messages,
+            add_generation_prompt => true,
+            bos_token => self.bos_token,
+            eos_token => self.eos_token,
+        };
+        template
+            .render(context)
+            .map_err(|error| match error.kind() {
+                ErrorKind::InvalidOperation => TemplateError::Rejected(
+                    error.detail().unwrap_or("invalid conversation").to_owned(),
+                ),
+                _ => TemplateError::Render,
+            })
+    }
+}
+
+fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+}
+
+/// Templates of some models print today's date; only the date format comes from the template.
+fn strftime_now(format: String) -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0) % 12];
+    format
+        .replace("%Y", &year.to_string())
+        .replace("%m", &format!("{month:02}"))
+        .replace("%d", &format!("{day:02}"))
+        .replace("%B", month_name)
+        .replace("%b", &month_name[..3])
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: &str, content: &str) -> TemplateMessage {
+        TemplateMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn renders_chatml_fallback_without_adding_anything() {
+        let template = ChatTemplate::new(None, String::new(), String::new()).expect("compiles");
+        let prompt = template.render(&[message("user", "hi")]).expect("renders");
+        assert_eq!(
+            prompt,
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn python_string_methods_and_exceptions_work() {
+        let source = "{% if messages[0]['role'] == 'assistant' %}{{ raise_exception('Conversation must start with a user') }}{% endif %}{% for m in messages %}{{ m['content'].strip() }}{% endfor %}";
+        let template =
+            ChatTemplate::new(Some(source.into()), String::new(), String::new()).expect("compiles");
+        assert_eq!(
+            template
+                .render(&[message("user", "  x  ")])
+                .expect("renders"),
+            "x"
+        );
+        let error = template
+            .render(&[message("assistant", "x")])
+            .expect_err("rejects");
+        assert!(matches!(error, TemplateError::Rejected(text) if text.contains("must start")));
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+    }
+}

@@ -1,0 +1,98 @@
+//! Command line and environment configuration.
+//!
+//! Every `serve` flag can also be set through a `SOTTO_*` environment variable, so the same
+//! binary is configured the same way on a laptop, in Docker and in tests.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sotto",
+    version,
+    about = "A private chat assistant server with an OpenAI-compatible API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the chat UI and the OpenAI-compatible API.
+    Serve(ServeConfig),
+    /// Exit 0 when a server on this machine answers its health check (for Docker's HEALTHCHECK).
+    Healthcheck {
+        /// Port of the server to check.
+        #[arg(long, env = "SOTTO_PORT", default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "SOTTO_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, env = "SOTTO_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Directory holding the `.gguf` model files; each file is a model whose id is its name
+    /// without `.gguf`.
+    #[arg(long, env = "SOTTO_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+
+    /// Model id to load at start-up (repeatable). Without it every model in the directory is
+    /// loaded. Other models in the directory are loaded on their first request.
+    #[arg(long = "model", env = "SOTTO_MODEL", value_delimiter = ',')]
+    pub models: Vec<String>,
+
+    /// Number of sequences decoded together (slots) per model.
+    #[arg(long, env = "SOTTO_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub parallel: u32,
+
+    /// Context size in tokens for each slot (prompt plus completion).
+    #[arg(long, env = "SOTTO_CTX_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..))]
+    pub ctx_size: u32,
+
+    /// CPU threads for the engine [default: the number of available cores].
+    #[arg(long, env = "SOTTO_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+
+    /// Requests that may wait for a free slot per model; beyond this the API answers 429.
+    #[arg(long, env = "SOTTO_QUEUE", default_value_t = 64)]
+    pub queue: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "SOTTO_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
+    pub max_body: usize,
+
+    /// Directory for the server's own data (accounts database).
+    #[arg(long, env = "SOTTO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+impl ServeConfig {
+    /// The engine thread count: the flag, or every core the process may use.
+    pub fn engine_threads(&self) -> u32 {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(1))
+                .unwrap_or(1)
+        })
+    }
+
+    /// A configuration with the defaults, for tests and embedding.
+    pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
+        let cli = Cli::parse_from(["sotto", "serve"]);
+        let Command::Serve(mut config) = cli.command else {
+            unreachable!("parsed the serve subcommand")
+        };
+        config.models_dir = models_dir.into();
+        config
+    }
+}
