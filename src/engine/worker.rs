@@ -312,7 +312,8 @@ fn advance(
         Some(reason) => {
             // Text held back was not part of a stop sequence after all.
             seq.decoder.finish();
-            emit(seq, seq.stop.finish());
+            let held = seq.stop.finish();
+            emit(seq, held);
             Some(finish(seq, reason))
         }
         None => {
