@@ -1,0 +1,251 @@
+//! Test harness: the real server with the real default model, on an ephemeral port.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use sotto::config::ServeConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+/// The default model file fetched by `make model`.
+pub fn model_file() -> PathBuf {
+    let dir = std::env::var_os("SOTTO_TEST_MODELS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        PathBuf::from,
+    );
+    let file = dir.join(format!("{MODEL}.gguf"));
+    assert!(
+        file.exists(),
+        "{} is missing: run `make model`",
+        file.display()
+    );
+    file
+}
+
+/// A models directory holding only the default model (tests never see a developer's other
+/// models).
+pub fn models_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(model_file(), dir.path().join(format!("{MODEL}.gguf")))
+        .expect("symlink");
+    dir
+}
+
+/// Small contexts keep each test server's KV cache small.
+pub fn test_config(models_dir: &Path) -> ServeConfig {
+    let mut config = ServeConfig::with_models_dir(models_dir);
+    config.ctx_size = 1024;
+    config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub models_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    _shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        client()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        client()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A chat completion that must succeed; returns its JSON.
+    pub async fn chat(&self, body: Value) -> Value {
+        let response = self.post("/v1/chat/completions", body).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json body")
+    }
+
+    /// A streamed request; returns every `data:` payload in order (`[DONE]` included).
+    pub async fn stream(&self, path: &str, body: Value) -> Vec<String> {
+        let response = self.post(path, body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        sse_payloads(response).await
+    }
+
+    /// The engine's load for the default model, from `/health`.
+    pub async fn in_flight(&self) -> u64 {
+        let health: Value = self.get("/health").await.json().await.expect("health json");
+        health["models"]
+            .as_array()
+            .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
+            .and_then(|m| m["in_flight"].as_u64())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits until nothing is running or queued on the default model.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.in_flight().await != 0 {
+            assert!(Instant::now() < deadline, "the engine did not become idle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+pub async fn sse_payloads(response: reqwest::Response) -> Vec<String> {
+    let mut body = response.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buffer.extend_from_slice(&chunk.expect("stream chunk"));
+    }
+    let text = String::from_utf8(buffer).expect("the stream is valid UTF-8");
+    text.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The text of a streamed chat or text completion, chunk by chunk.
+pub fn stream_pieces(payloads: &[String]) -> Vec<String> {
+    payloads
+        .iter()
+        .filter(|p| p.as_str() != "[DONE]")
+        .filter_map(|p| {
+            let chunk: Value = serde_json::from_str(p).expect("chunk json");
+            let choice = chunk["choices"].get(0)?.clone();
+            choice["delta"]["content"]
+                .as_str()
+                .or(choice["text"].as_str())
+                .map(str::to_owned)
+        })
+        .filter(|piece| !piece.is_empty())
+        .collect()
+}
+
+/// Starts a server on this test's runtime; it stops when the `TestApp` is dropped.
+pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let dir = models_dir();
+    let mut config = test_config(dir.path());
+    configure(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        sotto::serve(config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let app = TestApp {
+        base,
+        models_dir: dir.path().to_owned(),
+        _dir: Some(dir),
+        _shutdown: Some(shutdown),
+    };
+    wait_ready(&app).await;
+    app
+}
+
+/// One server per test binary, shared by the tests that need no special configuration. It
+/// runs on its own thread and runtime so it outlives each test's runtime.
+pub async fn shared_app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    let app = APP.get_or_init(|| {
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async move {
+                let dir = models_dir();
+                let config = test_config(dir.path());
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let base = format!("http://{}", listener.local_addr().expect("address"));
+                address_tx.send((base, dir)).expect("send address");
+                sotto::serve(config, listener, std::future::pending())
+                    .await
+                    .expect("server runs");
+            });
+        });
+        let (base, dir) = address_rx.recv().expect("server started");
+        TestApp {
+            base,
+            models_dir: dir.path().to_owned(),
+            _dir: Some(dir),
+            _shutdown: None,
+        }
+    });
+    wait_ready(app).await;
+    app
+}
+
+async fn wait_ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client().get(app.url("/health")).send().await {
+            let health: Value = response.json().await.unwrap_or_default();
+            let ready = health["models"].as_array().is_some_and(|models| {
+                models
+                    .iter()
+                    .any(|m| m["id"] == MODEL && m["state"] == "ready")
+            });
+            if ready {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not load the model"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A greedy chat request body.
+pub fn greedy_chat(prompt: &str, max_tokens: u32) -> Value {
+    json!({
+        "model": MODEL,
+        "messages": [{ "role": "user", "content": prompt }],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    })
+}
+
+pub fn message_text(completion: &Value) -> String {
+    completion["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_owned()
+}
