@@ -103,15 +103,13 @@ async fn health(State(state): State<AppState>) -> Response {
                 .loaded()
                 .into_iter()
                 .find(|model| model.id == file.id);
-            match loaded {
-                Some(model) => json!({
-                    "id": file.id,
-                    "state": "ready",
-                    "active": model.engine.active(),
-                    "in_flight": model.engine.in_flight(),
-                }),
-                None => json!({ "id": file.id, "state": "not_loaded" }),
+            let mut entry = json!({ "id": file.id, "state": state.registry.state(&file.id) });
+            if let Some(model) = loaded {
+                entry["active"] = json!(model.engine.active());
+                entry["in_flight"] = json!(model.engine.in_flight());
+                entry["cancelled"] = json!(model.engine.cancelled());
             }
+            entry
         })
         .collect();
     Json(json!({ "status": "ok", "models": models })).into_response()

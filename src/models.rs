@@ -109,10 +109,15 @@ impl ModelRegistry {
         Ok(())
     }
 
-    /// Whether the model is loaded and ready.
-    pub fn is_ready(&self, id: &str) -> bool {
+    /// The model's state by name: `not_loaded`, `loading`, `ready` or `failed`.
+    pub fn state(&self, id: &str) -> &'static str {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
-        matches!(states.get(id), Some(State::Ready(_)))
+        match states.get(id) {
+            None => "not_loaded",
+            Some(State::Loading) => "loading",
+            Some(State::Ready(_)) => "ready",
+            Some(State::Failed) => "failed",
+        }
     }
 
     /// The models loaded so far.

@@ -74,19 +74,25 @@ pub enum SubmitError {
 pub struct EngineStats {
     /// Sequences holding a slot.
     pub active: AtomicUsize,
+    /// Generations stopped because their client went away.
+    pub cancelled: AtomicUsize,
 }
 
-/// The process-wide llama.cpp backend (it may be initialised only once).
+/// The process-wide llama.cpp backend. It may be initialised only once, and models load on
+/// several threads at once, so the first caller initialises it while the others wait.
 pub fn backend() -> anyhow::Result<&'static LlamaBackend> {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    if let Some(backend) = BACKEND.get() {
-        return Ok(backend);
-    }
-    let mut backend = LlamaBackend::init().context("initialising llama.cpp")?;
-    // llama.cpp logs go nowhere: they are not ours to vet for content, and the server's own
-    // logs say what matters (model loaded, context sizes).
-    backend.void_logs();
-    Ok(BACKEND.get_or_init(|| backend))
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut backend =
+                LlamaBackend::init().map_err(|e| format!("initialising llama.cpp: {e}"))?;
+            // llama.cpp logs go nowhere: they are not ours to vet for content, and the server's
+            // own logs say what matters (model loaded, context sizes).
+            backend.void_logs();
+            Ok(backend)
+        })
+        .as_ref()
+        .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 /// Handle to one model's engine thread. Dropping every clone stops the thread once its
@@ -176,6 +182,11 @@ impl Engine {
     /// Sequences holding a slot right now.
     pub fn active(&self) -> usize {
         self.inner.stats.active.load(Ordering::Relaxed)
+    }
+
+    /// Generations stopped so far because their client went away.
+    pub fn cancelled(&self) -> usize {
+        self.inner.stats.cancelled.load(Ordering::Relaxed)
     }
 
     /// Requests accepted and not yet finished (running or waiting).

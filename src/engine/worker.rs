@@ -137,7 +137,7 @@ impl<'m> Scheduler<'m> {
                     Err(TryRecvError::Disconnected) => open = false,
                 }
             }
-            self.drop_cancelled(context);
+            self.drop_cancelled(context, stats);
             self.admit(context);
             stats
                 .active
@@ -157,11 +157,12 @@ impl<'m> Scheduler<'m> {
     }
 
     /// A client that went away (its receiver dropped) loses its slot and KV cells now.
-    fn drop_cancelled(&mut self, context: &mut LlamaContext) {
+    fn drop_cancelled(&mut self, context: &mut LlamaContext, stats: &EngineStats) {
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(|seq| seq.job.events.is_closed()) {
                 if let Some(seq) = slot.take() {
                     free_cells(context, seq.seq_id);
+                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(seq = seq.seq_id, "sequence cancelled");
                 }
             }

@@ -108,6 +108,16 @@ impl TestApp {
             .unwrap_or(u64::MAX)
     }
 
+    /// How many generations the default model's engine stopped because their client left.
+    pub async fn cancelled(&self) -> u64 {
+        let health: Value = self.get("/health").await.json().await.expect("health json");
+        health["models"]
+            .as_array()
+            .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
+            .and_then(|m| m["cancelled"].as_u64())
+            .expect("cancelled count")
+    }
+
     /// Waits until nothing is running or queued on the default model.
     pub async fn wait_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -216,13 +226,14 @@ async fn wait_ready(app: &TestApp) {
     loop {
         if let Ok(response) = client().get(app.url("/health")).send().await {
             let health: Value = response.json().await.unwrap_or_default();
-            let ready = health["models"].as_array().is_some_and(|models| {
-                models
-                    .iter()
-                    .any(|m| m["id"] == MODEL && m["state"] == "ready")
-            });
-            if ready {
-                return;
+            let state = health["models"]
+                .as_array()
+                .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
+                .map(|m| m["state"].clone());
+            match state.as_ref().and_then(Value::as_str) {
+                Some("ready") => return,
+                Some("failed") => panic!("the model failed to load"),
+                _ => {}
             }
         }
         assert!(
@@ -240,6 +251,18 @@ pub fn greedy_chat(prompt: &str, max_tokens: u32) -> Value {
         "messages": [{ "role": "user", "content": prompt }],
         "temperature": 0,
         "max_tokens": max_tokens,
+    })
+}
+
+/// A streamed request that cannot end early: SmolLM2's end tokens (`<|endoftext|>` = 0,
+/// `<|im_end|>` = 2) are banned, so it runs for all of `max_tokens`.
+pub fn endless_stream(max_tokens: u32) -> Value {
+    json!({
+        "model": MODEL,
+        "messages": [{ "role": "user", "content": "Tell me a very long story about dragons." }],
+        "max_tokens": max_tokens,
+        "logit_bias": { "0": -100, "2": -100 },
+        "stream": true,
     })
 }
 
