@@ -95,11 +95,7 @@ fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
 
 /// Templates of some models print today's date; only the date format comes from the template.
 fn strftime_now(format: String) -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
-    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    let (year, month, day) = crate::clock::date_of(crate::clock::now_secs());
     const MONTHS: [&str; 12] = [
         "January",
         "February",
@@ -121,20 +117,6 @@ fn strftime_now(format: String) -> String {
         .replace("%d", &format!("{day:02}"))
         .replace("%B", month_name)
         .replace("%b", &month_name[..3])
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -173,11 +155,5 @@ mod tests {
             .render(&[message("assistant", "x")])
             .expect_err("rejects");
         assert!(matches!(error, TemplateError::Rejected(text) if text.contains("must start")));
-    }
-
-    #[test]
-    fn dates_are_civil() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
     }
 }

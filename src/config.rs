@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,12 +23,75 @@ pub struct Cli {
 pub enum Command {
     /// Serve the chat UI and the OpenAI-compatible API.
     Serve(ServeConfig),
+    /// Manage user accounts (works while the server runs).
+    Users {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Manage API keys (works while the server runs).
+    Keys {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Exit 0 when a server on this machine answers its health check (for Docker's HEALTHCHECK).
     Healthcheck {
         /// Port of the server to check.
         #[arg(long, env = "SOTTO_PORT", default_value_t = 8080)]
         port: u16,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Directory for the server's own data (the accounts database).
+    #[arg(long, env = "SOTTO_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Create a user; the password is read from stdin when it is not a terminal.
+    Add { email: String },
+    /// List users (email and creation date).
+    List,
+    /// Delete a user with their sessions and keys.
+    Delete { email: String },
+    /// Set a user's password (ends their sessions); read from stdin when it is not a terminal.
+    Passwd { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create an API key for a user and print it (it is shown only once).
+    Create {
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List a user's keys (id, name, prefix, creation date).
+    List { email: String },
+    /// Revoke a key by its id.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    /// Anyone can create an account on the sign-up page.
+    Open,
+    /// Only `sotto users add` creates accounts.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// `/v1` requires an API key.
+    On,
+    /// No API key needed: for a single-user machine.
+    Off,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,9 +134,33 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
 
-    /// Directory for the server's own data (accounts database).
+    /// Directory for the server's own data (the accounts database).
     #[arg(long, env = "SOTTO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+
+    /// Whether anyone may sign up, or only `sotto users add` creates accounts.
+    #[arg(long, env = "SOTTO_SIGNUP", value_enum, default_value_t = Signup::Open)]
+    pub signup: Signup,
+
+    /// Whether `/v1` requires an API key (`Authorization: Bearer sk-sotto-...`).
+    #[arg(long, env = "SOTTO_AUTH", value_enum, default_value_t = Auth::On)]
+    pub auth: Auth,
+
+    /// A browser session unused for this many hours ends.
+    #[arg(long, env = "SOTTO_SESSION_IDLE_HOURS", default_value_t = 7 * 24)]
+    pub session_idle_hours: u64,
+
+    /// A browser session ends this many hours after login, used or not.
+    #[arg(long, env = "SOTTO_SESSION_MAX_HOURS", default_value_t = 30 * 24)]
+    pub session_max_hours: u64,
+
+    /// Failed logins allowed per email and per client within the window.
+    #[arg(long, env = "SOTTO_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    pub login_max_failures: usize,
+
+    /// The login throttling window, in seconds.
+    #[arg(long, env = "SOTTO_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
+    pub login_window_secs: u64,
 }
 
 impl ServeConfig {

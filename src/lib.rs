@@ -3,15 +3,23 @@
 //! [`serve`] runs the whole application on a listener the caller binds, so tests start it on
 //! port 0 and stop it with a future.
 
+pub mod accounts;
 pub mod api;
 pub mod chat_template;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod models;
+pub mod state;
+pub mod storage;
 pub mod telemetry;
+pub mod web;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -21,30 +29,15 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use accounts::{Accounts, LoginThrottle, SessionPolicy};
 use api::ApiError;
-use config::ServeConfig;
+use config::{Auth, ServeConfig};
 use engine::EngineConfig;
-use models::{LoadedModel, ModelError, ModelRegistry};
+use models::ModelRegistry;
+use state::AppState;
+use storage::Database;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub registry: Arc<ModelRegistry>,
-    /// Used when a request names no model.
-    default_model: Option<String>,
-}
-
-impl AppState {
-    /// The named model, or the default one; loads it if needed.
-    pub fn model(&self, id: Option<&str>) -> Result<Arc<LoadedModel>, ApiError> {
-        let id = id
-            .or(self.default_model.as_deref())
-            .ok_or(ModelError::NotFound)?;
-        Ok(self.registry.get(id)?)
-    }
-}
-
-/// Builds the application and starts loading its models.
+/// Builds the application, opens the database and starts loading the models.
 pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
     let engine_config = EngineConfig {
         parallel: config.parallel,
@@ -62,16 +55,36 @@ pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
         tracing::warn!(dir = %config.models_dir.display(), "no .gguf models found; run `make model`");
     }
     registry.preload(&preload)?;
+
+    let session_policy = SessionPolicy {
+        idle: Duration::from_secs(config.session_idle_hours * 3600),
+        absolute: Duration::from_secs(config.session_max_hours * 3600),
+    };
+    let database = Database::open(&config.data_dir)?;
     let state = AppState {
         registry,
         default_model: preload.first().cloned(),
+        accounts: Accounts::new(database, session_policy),
+        throttle: Arc::new(LoginThrottle::new(
+            config.login_max_failures,
+            Duration::from_secs(config.login_window_secs),
+        )),
+        session_policy,
+        signup: config.signup,
+        require_api_key: config.auth == Auth::On,
     };
+    if !state.require_api_key {
+        tracing::warn!("--auth off: the API answers anyone who can reach this port");
+    }
     Ok(Router::new()
-        .merge(api::router(config.max_body))
+        .merge(api::router(&state, config.max_body))
+        .merge(web::privacy_json_route())
+        .merge(web::router())
         .route("/health", get(health))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn(telemetry::log_request))
+        .layer(axum::middleware::from_fn(web::guard::security_headers))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
@@ -85,26 +98,26 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = app(&config)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The peer address reaches only the in-memory login throttle; it is never logged or stored.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
 /// Liveness plus each model's state and load, in counts only.
 async fn health(State(state): State<AppState>) -> Response {
+    let loaded = state.registry.loaded();
     let models: Vec<Value> = state
         .registry
         .files()
         .into_iter()
         .map(|file| {
-            let loaded = state
-                .registry
-                .loaded()
-                .into_iter()
-                .find(|model| model.id == file.id);
             let mut entry = json!({ "id": file.id, "state": state.registry.state(&file.id) });
-            if let Some(model) = loaded {
+            if let Some(model) = loaded.iter().find(|model| model.id == file.id) {
                 entry["active"] = json!(model.engine.active());
                 entry["in_flight"] = json!(model.engine.in_flight());
                 entry["cancelled"] = json!(model.engine.cancelled());

@@ -19,6 +19,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Users { data, action } => admin(sotto::cli::users(&data, action)),
+        Command::Keys { data, action } => admin(sotto::cli::keys(&data, action)),
         Command::Healthcheck { port } => healthcheck(port),
     }
 }
@@ -33,6 +35,22 @@ async fn serve(config: sotto::config::ServeConfig) -> anyhow::Result<()> {
         tracing::info!("shutting down");
     };
     sotto::serve(config, listener, shutdown).await
+}
+
+/// Runs an administration command; errors go to stderr as one line.
+fn admin(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// A dependency-free probe for Docker's HEALTHCHECK.

@@ -34,6 +34,8 @@ fn an_unknown_model_id_fails_at_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args(["serve", "--port", "0", "--model", "missing-model"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .arg("--models-dir")
         .arg(dir.path())
         .env("RUST_LOG", "info")

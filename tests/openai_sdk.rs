@@ -25,11 +25,13 @@ async fn the_official_python_sdk_works_against_sotto() {
     let app = spawn_app(|_| {}).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk_check.py");
     let base_url = app.url("/v1");
+    let api_key = app.api_key.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
             .env("SOTTO_BASE_URL", base_url)
             .env("SOTTO_MODEL", MODEL)
+            .env("SOTTO_API_KEY", api_key)
             .output()
             .expect("python runs")
     })

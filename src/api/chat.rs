@@ -8,7 +8,7 @@ use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::GenerationBody;
 use crate::chat_template::TemplateError;
-use crate::AppState;
+use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::{GenerationBody, Prompt};
-use crate::AppState;
+use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,

@@ -20,6 +20,7 @@ pub struct ApiError {
     param: Option<String>,
     code: Option<&'static str>,
     retry_after_secs: Option<u32>,
+    bearer_challenge: bool,
 }
 
 impl ApiError {
@@ -31,6 +32,7 @@ impl ApiError {
             param: None,
             code: None,
             retry_after_secs: None,
+            bearer_challenge: false,
         }
     }
 
@@ -112,6 +114,14 @@ impl ApiError {
             "This endpoint does not accept that method.",
         )
         .with_code("method_not_allowed")
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(message: &str) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+            .with_code("invalid_api_key");
+        error.bearer_challenge = true;
+        error
     }
 
     pub fn internal() -> Self {

@@ -203,7 +203,7 @@ fn sse_response(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Tell reverse proxies such as nginx to pass each token on at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response

@@ -68,20 +68,20 @@ fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         ));
     }
     let reason = safe_reason(&inner.to_string());
-    if path == "." {
-        return ApiError::invalid_value(
-            "body",
-            format!("The request body must be a JSON object: {reason}."),
-        );
-    }
     if let Some(field) = reason.strip_prefix("missing field ") {
         let field = field.trim_matches('`');
-        let full = if path.is_empty() || path == "." {
+        let full = if path == "." {
             field.to_owned()
         } else {
             format!("{path}.{field}")
         };
         return ApiError::missing(&full);
+    }
+    if path == "." {
+        return ApiError::invalid_value(
+            "body",
+            format!("The request body must be a JSON object: {reason}."),
+        );
     }
     ApiError::invalid_value(&path, format!("Invalid value for `{path}`: {reason}."))
 }

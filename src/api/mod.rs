@@ -1,5 +1,6 @@
 //! The OpenAI-compatible API under `/v1`.
 
+mod auth;
 mod chat;
 mod completions;
 pub mod error;
@@ -12,16 +13,25 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 
-use crate::AppState;
+use crate::state::AppState;
 pub use error::ApiError;
 use json::BodyLimit;
 
-pub fn router(max_body: usize) -> Router<AppState> {
+pub use auth::ApiUser;
+
+/// The API. Listing models is public; generating needs an API key unless `--auth off`.
+pub fn router(state: &AppState, max_body: usize) -> Router<AppState> {
+    let generate = Router::new()
+        .route("/v1/chat/completions", post(chat::post))
+        .route("/v1/completions", post(completions::post))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get))
-        .route("/v1/chat/completions", post(chat::post))
-        .route("/v1/completions", post(completions::post))
+        .merge(generate)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(BodyLimit(max_body)))
 }

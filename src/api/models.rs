@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use crate::models::{ModelError, ModelFile};
-use crate::AppState;
+use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let data: Vec<Value> = state.registry.files().iter().map(summary).collect();

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -37,17 +36,21 @@ pub fn models_dir() -> tempfile::TempDir {
     dir
 }
 
-/// Small contexts keep each test server's KV cache small.
-pub fn test_config(models_dir: &Path) -> ServeConfig {
+/// Small contexts keep each test server's KV cache small; the data directory is the test's.
+pub fn test_config(models_dir: &Path, data_dir: &Path) -> ServeConfig {
     let mut config = ServeConfig::with_models_dir(models_dir);
     config.ctx_size = 1024;
+    config.data_dir = data_dir.to_owned();
     config
 }
 
 pub struct TestApp {
     pub base: String,
     pub models_dir: PathBuf,
-    _dir: Option<tempfile::TempDir>,
+    pub data_dir: PathBuf,
+    /// A key of a user the harness signed up, sent with every API request.
+    pub api_key: String,
+    _dirs: Vec<tempfile::TempDir>,
     _shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -59,6 +62,7 @@ impl TestApp {
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         client()
             .post(self.url(path))
+            .bearer_auth(&self.api_key)
             .json(&body)
             .send()
             .await
@@ -68,6 +72,7 @@ impl TestApp {
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         client()
             .post(self.url(path))
+            .bearer_auth(&self.api_key)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -86,8 +91,10 @@ impl TestApp {
     /// A chat completion that must succeed; returns its JSON.
     pub async fn chat(&self, body: Value) -> Value {
         let response = self.post("/v1/chat/completions", body).await;
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("json body")
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("json body")
     }
 
     /// A streamed request; returns every `data:` payload in order (`[DONE]` included).
@@ -167,8 +174,9 @@ pub fn stream_pieces(payloads: &[String]) -> Vec<String> {
 
 /// Starts a server on this test's runtime; it stops when the `TestApp` is dropped.
 pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
-    let dir = models_dir();
-    let mut config = test_config(dir.path());
+    let models = models_dir();
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = test_config(models.path(), data.path());
     configure(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -180,45 +188,110 @@ pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         .await
         .expect("server runs");
     });
-    let app = TestApp {
+    let mut app = TestApp {
         base,
-        models_dir: dir.path().to_owned(),
-        _dir: Some(dir),
+        models_dir: models.path().to_owned(),
+        data_dir: data.path().to_owned(),
+        api_key: String::new(),
+        _dirs: vec![models, data],
         _shutdown: Some(shutdown),
     };
     wait_ready(&app).await;
+    app.api_key = create_api_key(&app.base).await;
     app
 }
 
 /// One server per test binary, shared by the tests that need no special configuration. It
 /// runs on its own thread and runtime so it outlives each test's runtime.
 pub async fn shared_app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    let app = APP.get_or_init(|| {
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
+    static APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
+    APP.get_or_init(|| async {
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async move {
-                let dir = models_dir();
-                let config = test_config(dir.path());
+                let models = models_dir();
+                let data = tempfile::tempdir().expect("data dir");
+                let config = test_config(models.path(), data.path());
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 let base = format!("http://{}", listener.local_addr().expect("address"));
-                address_tx.send((base, dir)).expect("send address");
+                let _ = address_tx.send((base, models, data));
                 sotto::serve(config, listener, std::future::pending())
                     .await
                     .expect("server runs");
             });
         });
-        let (base, dir) = address_rx.recv().expect("server started");
-        TestApp {
+        let (base, models, data) = address_rx.await.expect("server started");
+        let mut app = TestApp {
             base,
-            models_dir: dir.path().to_owned(),
-            _dir: Some(dir),
+            models_dir: models.path().to_owned(),
+            data_dir: data.path().to_owned(),
+            api_key: String::new(),
+            _dirs: vec![models, data],
             _shutdown: None,
-        }
-    });
-    wait_ready(app).await;
-    app
+        };
+        wait_ready(&app).await;
+        app.api_key = create_api_key(&app.base).await;
+        app
+    })
+    .await
+}
+
+/// Signs a user up and creates an API key for them, over HTTP like a person would.
+pub async fn create_api_key(base: &str) -> String {
+    let session = signup(
+        base,
+        &format!("tester-{}@example.com", uuid_like()),
+        "correct horse battery",
+    )
+    .await;
+    let response = client()
+        .post(format!("{base}/account/keys"))
+        .header("cookie", session)
+        .json(&json!({ "name": "tests" }))
+        .send()
+        .await
+        .expect("key request");
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    body["new_key"].as_str().expect("new key").to_owned()
+}
+
+/// Signs up; returns the `Cookie` header value of the new session.
+pub async fn signup(base: &str, email: &str, password: &str) -> String {
+    let response = client()
+        .post(format!("{base}/signup"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("signup request");
+    assert_eq!(response.status(), 200, "signup failed");
+    session_cookie(&response).expect("session cookie")
+}
+
+/// The `name=value` of the session cookie a response sets.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-sotto=") && !v.starts_with("__Host-sotto=;"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+pub fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn wait_ready(app: &TestApp) {

@@ -1,0 +1,102 @@
+//! `sotto users ...` and `sotto keys ...`: account administration from the shell. They open
+//! the same database as `serve` (SQLite in WAL mode), so they work while the server runs.
+
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::accounts::{Accounts, SessionPolicy};
+use crate::config::{DataArgs, KeysAction, UsersAction};
+use crate::storage::Database;
+
+fn open(data: &DataArgs) -> anyhow::Result<Accounts> {
+    let database = Database::open(&data.data_dir)?;
+    // Session lengths do not matter to these commands.
+    let policy = SessionPolicy {
+        idle: Duration::ZERO,
+        absolute: Duration::ZERO,
+    };
+    Ok(Accounts::new(database, policy))
+}
+
+pub async fn users(data: &DataArgs, action: UsersAction) -> anyhow::Result<()> {
+    let accounts = open(data)?;
+    match action {
+        UsersAction::Add { email } => {
+            let password = read_password()?;
+            let user = accounts.create_user(&email, password).await?;
+            println!("created user {} ({})", user.email, user.id);
+        }
+        UsersAction::List => {
+            for user in accounts.users().await? {
+                println!("{}\t{}\t{}", user.id, user.email, user.created_at);
+            }
+        }
+        UsersAction::Delete { email } => {
+            let user = accounts.user_by_email(&email).await?;
+            accounts.delete_user(user.id).await?;
+            println!("deleted user {} with their sessions and keys", user.email);
+        }
+        UsersAction::Passwd { email } => {
+            let user = accounts.user_by_email(&email).await?;
+            let password = read_password()?;
+            accounts.set_password(user.id, password).await?;
+            println!(
+                "password changed for {}; their sessions have ended",
+                user.email
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(data: &DataArgs, action: KeysAction) -> anyhow::Result<()> {
+    let accounts = open(data)?;
+    match action {
+        KeysAction::Create { email, name } => {
+            let user = accounts.user_by_email(&email).await?;
+            let (info, key) = accounts.create_key(user.id, &name).await?;
+            eprintln!(
+                "key {} created for {}; it is shown only this once:",
+                info.id, user.email
+            );
+            println!("{key}");
+        }
+        KeysAction::List { email } => {
+            let user = accounts.user_by_email(&email).await?;
+            for key in accounts.keys(user.id).await? {
+                println!(
+                    "{}\t{}\t{}…\t{}",
+                    key.id, key.name, key.prefix, key.created_at
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            accounts
+                .revoke_key(id, None)
+                .await
+                .with_context(|| format!("revoking key {id}"))?;
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+/// From the terminal (asked twice), or the first line of stdin when it is not a terminal.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Again: ")? != password {
+            bail!("the passwords differ");
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password on stdin");
+    }
+    Ok(password)
+}

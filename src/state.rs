@@ -1,0 +1,31 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use crate::accounts::{Accounts, LoginThrottle, SessionPolicy};
+use crate::api::ApiError;
+use crate::config::Signup;
+use crate::models::{LoadedModel, ModelError, ModelRegistry};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<ModelRegistry>,
+    /// Used when a request names no model.
+    pub default_model: Option<String>,
+    pub accounts: Accounts,
+    pub throttle: Arc<LoginThrottle>,
+    pub session_policy: SessionPolicy,
+    pub signup: Signup,
+    /// Whether `/v1` requires an API key.
+    pub require_api_key: bool,
+}
+
+impl AppState {
+    /// The named model, or the default one; loads it if needed.
+    pub fn model(&self, id: Option<&str>) -> Result<Arc<LoadedModel>, ApiError> {
+        let id = id
+            .or(self.default_model.as_deref())
+            .ok_or(ModelError::NotFound)?;
+        Ok(self.registry.get(id)?)
+    }
+}

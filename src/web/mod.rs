@@ -1,0 +1,42 @@
+//! The browser side: account pages, privacy statement and static assets.
+
+mod account;
+pub mod assets;
+pub mod guard;
+mod login;
+mod pages;
+mod privacy;
+pub mod session;
+
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+use session::SignedIn;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signup", get(login::signup_page).post(login::signup))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/account", get(account::get))
+        .route("/account/keys", post(account::create_key))
+        .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/delete", post(account::delete))
+        .route("/privacy", get(privacy::page))
+        .route("/static/{*path}", get(assets::get))
+        .layer(axum::middleware::from_fn(guard::same_origin_only))
+}
+
+/// `/v1/privacy`: public, JSON, next to the API it describes.
+pub fn privacy_json_route() -> Router<AppState> {
+    Router::new().route("/v1/privacy", get(privacy::json))
+}
+
+/// The chat page's place, for now: the account page for a signed-in user.
+async fn home(signed_in: SignedIn) -> Response {
+    let _ = signed_in;
+    Redirect::to("/account").into_response()
+}
