@@ -136,8 +136,10 @@ impl TestApp {
 }
 
 pub fn client() -> reqwest::Client {
+    // Redirects are not followed: tests look at each response (and its cookies) themselves.
     reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
@@ -178,6 +180,7 @@ pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let data = tempfile::tempdir().expect("data dir");
     let mut config = test_config(models.path(), data.path());
     configure(&mut config);
+    let signup_open = config.signup == sotto::config::Signup::Open;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -197,7 +200,9 @@ pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         _shutdown: Some(shutdown),
     };
     wait_ready(&app).await;
-    app.api_key = create_api_key(&app.base).await;
+    if signup_open {
+        app.api_key = create_api_key(&app.base).await;
+    }
     app
 }
 

@@ -1,0 +1,575 @@
+//! Accounts, sessions and API keys, through the real server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client, session_cookie, signup, spawn_app, uuid_like, TestApp};
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn email() -> String {
+    format!("User-{}@Example.com", uuid_like())
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .expect("login request")
+}
+
+async fn account(app: &TestApp, cookie: &str) -> reqwest::Response {
+    client()
+        .get(app.url("/account"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("account request")
+}
+
+async fn create_key(app: &TestApp, cookie: &str) -> (i64, String) {
+    let response = client()
+        .post(app.url("/account/keys"))
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .form(&[("name", "laptop")])
+        .send()
+        .await
+        .expect("key request");
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    let key = body["new_key"].as_str().expect("key").to_owned();
+    let id = body["keys"]
+        .as_array()
+        .and_then(|k| k.last())
+        .and_then(|k| k["id"].as_i64())
+        .expect("id");
+    (id, key)
+}
+
+async fn chat_status(app: &TestApp, authorization: Option<&str>, cookie: Option<&str>) -> u16 {
+    let mut request = client()
+        .post(app.url("/v1/chat/completions"))
+        .json(&json!({ "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 2 }));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request
+        .send()
+        .await
+        .expect("chat request")
+        .status()
+        .as_u16()
+}
+
+fn database(app: &TestApp) -> Connection {
+    Connection::open(app.data_dir.join("sotto.db")).expect("open the database")
+}
+
+#[tokio::test]
+async fn the_schema_holds_exactly_the_allowed_columns() {
+    let app = spawn_app(|_| {}).await;
+    let db = database(&app);
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    let mut names = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .expect("query");
+    let names: Vec<String> = names
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .flatten()
+        .collect();
+    for name in names {
+        let mut columns = db
+            .prepare(&format!("PRAGMA table_info({name})"))
+            .expect("pragma");
+        let columns: Vec<String> = columns
+            .query_map([], |row| row.get(1))
+            .expect("rows")
+            .flatten()
+            .collect();
+        tables.push((name, columns));
+    }
+    let expected = [
+        (
+            "api_keys",
+            vec!["id", "user_id", "name", "prefix", "key_hash", "created_at"],
+        ),
+        (
+            "sessions",
+            vec!["token_hash", "user_id", "created_at", "expires_at"],
+        ),
+        ("users", vec!["id", "email", "password_hash", "created_at"]),
+    ];
+    let expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(t, c)| (t.to_string(), c.iter().map(|c| c.to_string()).collect()))
+        .collect();
+    assert_eq!(tables, expected);
+}
+
+#[tokio::test]
+async fn passwords_are_argon2id_hashes_and_emails_lower_case() {
+    let app = spawn_app(|_| {}).await;
+    let address = email();
+    let _ = signup(&app.base, &address, PASSWORD).await;
+    let (stored_email, hash): (String, String) = database(&app)
+        .query_row(
+            "SELECT email, password_hash FROM users WHERE email = ?1",
+            [address.to_lowercase()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("user row");
+    assert_eq!(stored_email, address.to_lowercase());
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    let params: Vec<(String, u32)> = hash
+        .split('$')
+        .nth(3)
+        .expect("params")
+        .split(',')
+        .filter_map(|p| {
+            p.split_once('=')
+                .and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+        })
+        .collect();
+    assert!(
+        params.contains(&("m".into(), 19456))
+            || params.iter().any(|(k, v)| k == "m" && *v >= 19456)
+    );
+    assert!(
+        params.iter().any(|(k, v)| k == "t" && *v >= 2),
+        "{params:?}"
+    );
+    for file in ["sotto.db", "sotto.db-wal", "sotto.db-shm"] {
+        let bytes = std::fs::read(app.data_dir.join(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
+            "plaintext password in {file}"
+        );
+    }
+    // Log-in is case-insensitive on the email.
+    assert_eq!(
+        login(&app, &address.to_uppercase(), PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_look_the_same() {
+    let app = spawn_app(|config| config.login_max_failures = 1000).await;
+    let known = email();
+    let _ = signup(&app.base, &known, PASSWORD).await;
+    let unknown = email();
+    let (mut known_times, mut unknown_times) = (Vec::new(), Vec::new());
+    let mut bodies = Vec::new();
+    for round in 0..30 {
+        // Alternate which goes first so machine noise hits both alike.
+        let order = if round % 2 == 0 {
+            [&known, &unknown]
+        } else {
+            [&unknown, &known]
+        };
+        for address in order {
+            let started = Instant::now();
+            let response = login(&app, address, "wrong password!").await;
+            let elapsed = started.elapsed();
+            let status = response.status();
+            let body = response.text().await.expect("body");
+            bodies.push((status, body));
+            if address == &known {
+                known_times.push(elapsed)
+            } else {
+                unknown_times.push(elapsed)
+            }
+        }
+    }
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "responses differ");
+    assert_eq!(bodies[0].0, 401);
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2].as_secs_f64()
+    };
+    let (known_median, unknown_median) = (median(&mut known_times), median(&mut unknown_times));
+    let ratio = known_median.max(unknown_median) / known_median.min(unknown_median);
+    eprintln!(
+        "median login: wrong password {known_median:.4}s, unknown email {unknown_median:.4}s"
+    );
+    assert!(
+        ratio < 1.2,
+        "medians differ by {:.0}%",
+        (ratio - 1.0) * 100.0
+    );
+}
+
+#[tokio::test]
+async fn session_cookies_are_locked_down_rotated_and_ended() {
+    let app = spawn_app(|_| {}).await;
+    let address = email();
+    let from_signup = signup(&app.base, &address, PASSWORD).await;
+    let first = client()
+        .post(app.url("/login"))
+        .header("cookie", &from_signup)
+        .form(&[("email", address.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(first.status(), 303);
+    assert_eq!(account(&app, &from_signup).await.status(), 303);
+    let set_cookie = first.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    for flag in [
+        "__Host-sotto=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
+        assert!(
+            set_cookie.contains(flag),
+            "{flag} missing from {set_cookie}"
+        );
+    }
+    assert!(!set_cookie.contains("Domain"));
+    let first = session_cookie(&first).expect("session");
+    assert_eq!(account(&app, &first).await.status(), 200);
+
+    // A new token at each login; the one the browser sent along is ended.
+    let second = client()
+        .post(app.url("/login"))
+        .header("cookie", &first)
+        .form(&[("email", address.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    let second = session_cookie(&second).expect("session");
+    assert_ne!(first, second);
+    assert_eq!(account(&app, &first).await.status(), 303);
+    assert_eq!(account(&app, &second).await.status(), 200);
+
+    // Log-out deletes the session on the server, not only in the browser.
+    let logout = client()
+        .post(app.url("/logout"))
+        .header("cookie", &second)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 303);
+    assert!(logout.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .contains("Max-Age=0"));
+    assert_eq!(account(&app, &second).await.status(), 303);
+    let sessions: i64 = database(&app)
+        .query_row(
+            "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ?1",
+            [address.to_lowercase()],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(sessions, 0);
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_at_their_absolute_end() {
+    let app = spawn_app(|_| {}).await;
+    let address = email();
+    let idle = signup(&app.base, &address, PASSWORD).await;
+    let old = session_cookie(&login(&app, &address, PASSWORD).await).expect("session");
+    let db = database(&app);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let hash = |cookie: &str| {
+        use sha2::Digest;
+        sha2::Sha256::digest(cookie.trim_start_matches("__Host-sotto=").as_bytes()).to_vec()
+    };
+    db.execute(
+        "UPDATE sessions SET expires_at = ?1 WHERE token_hash = ?2",
+        rusqlite::params![now - 1, hash(&idle)],
+    )
+    .expect("expire");
+    db.execute(
+        "UPDATE sessions SET created_at = ?1 WHERE token_hash = ?2",
+        rusqlite::params![now - 31 * 86_400, hash(&old)],
+    )
+    .expect("age");
+    assert_eq!(account(&app, &idle).await.status(), 303);
+    assert_eq!(account(&app, &old).await.status(), 303);
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let app = spawn_app(|_| {}).await;
+    let cookie = signup(&app.base, &email(), PASSWORD).await;
+    let forged = [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://evil.example"),
+    ];
+    for (header, value) in forged {
+        for path in ["/account/keys", "/logout", "/account/delete"] {
+            let response = client()
+                .post(app.url(path))
+                .header("cookie", &cookie)
+                .header(header, value)
+                .form(&[("name", "evil"), ("password", PASSWORD)])
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 403, "{path} with {header}");
+        }
+    }
+    // Nothing happened: still signed in, no key created.
+    let page: Value = client()
+        .get(app.url("/account"))
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("account")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["keys"], json!([]));
+    // The same form from the same origin works.
+    let response = client()
+        .post(app.url("/account/keys"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "mine")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn the_api_needs_a_valid_key_and_ignores_cookies() {
+    let app = spawn_app(|_| {}).await;
+    let cookie = signup(&app.base, &email(), PASSWORD).await;
+    let (id, key) = create_key(&app, &cookie).await;
+    let bearer = format!("Bearer {key}");
+    assert_eq!(chat_status(&app, None, None).await, 401);
+    assert_eq!(
+        chat_status(&app, Some("Bearer sk-sotto-not-a-real-key"), None).await,
+        401
+    );
+    assert_eq!(chat_status(&app, Some(&key), None).await, 401);
+    assert_eq!(chat_status(&app, None, Some(&cookie)).await, 401);
+    assert_eq!(chat_status(&app, Some(&bearer), None).await, 200);
+    let unauthorized = client()
+        .post(app.url("/v1/completions"))
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(unauthorized.headers()["www-authenticate"], "Bearer");
+    let body: Value = unauthorized.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+    // Listing models stays public.
+    assert_eq!(
+        client()
+            .get(app.url("/v1/models"))
+            .send()
+            .await
+            .expect("models")
+            .status(),
+        200
+    );
+
+    let revoke = client()
+        .post(app.url(&format!("/account/keys/{id}/revoke")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 303);
+    assert_eq!(chat_status(&app, Some(&bearer), None).await, 401);
+}
+
+#[tokio::test]
+async fn auth_off_serves_the_api_without_a_key() {
+    let app = spawn_app(|config| config.auth = sotto::config::Auth::Off).await;
+    assert_eq!(chat_status(&app, None, None).await, 200);
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_then_released() {
+    let app = spawn_app(|config| config.login_window_secs = 3).await;
+    let address = email();
+    let _ = signup(&app.base, &address, PASSWORD).await;
+    for attempt in 1..=10 {
+        assert_eq!(
+            login(&app, &address, "wrong password!").await.status(),
+            401,
+            "attempt {attempt}"
+        );
+    }
+    let eleventh = login(&app, &address, "wrong password!").await;
+    assert_eq!(eleventh.status(), 429);
+    let wait: u64 = eleventh.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3).contains(&wait));
+    // Locked out, even with the right password, until the window passes.
+    assert_eq!(login(&app, &address, PASSWORD).await.status(), 429);
+    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    assert_eq!(login(&app, &address, PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn deleting_an_account_leaves_nothing_about_the_user() {
+    let app = spawn_app(|_| {}).await;
+    let keep = signup(&app.base, &email(), PASSWORD).await;
+    let address = email();
+    let cookie = signup(&app.base, &address, PASSWORD).await;
+    let (_, key) = create_key(&app, &cookie).await;
+    let user_id: i64 = database(&app)
+        .query_row(
+            "SELECT id FROM users WHERE email = ?1",
+            [address.to_lowercase()],
+            |r| r.get(0),
+        )
+        .expect("user");
+
+    let wrong = client()
+        .post(app.url("/account/delete"))
+        .header("cookie", &cookie)
+        .form(&[("password", "not my password")])
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(wrong.status(), 401);
+    let deleted = client()
+        .post(app.url("/account/delete"))
+        .header("cookie", &cookie)
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 200);
+
+    let db = database(&app);
+    for (table, column) in [
+        ("users", "id"),
+        ("sessions", "user_id"),
+        ("api_keys", "user_id"),
+    ] {
+        let count: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                [user_id],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(count, 0, "{table} still mentions the user");
+    }
+    for file in ["sotto.db", "sotto.db-wal"] {
+        let bytes = std::fs::read(app.data_dir.join(file)).unwrap_or_default();
+        let needle = address.to_lowercase();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the email is still in {file}"
+        );
+    }
+    assert_eq!(
+        chat_status(&app, Some(&format!("Bearer {key}")), None).await,
+        401
+    );
+    assert_eq!(account(&app, &cookie).await.status(), 303);
+    assert_eq!(
+        account(&app, &keep).await.status(),
+        200,
+        "another user was affected"
+    );
+}
+
+#[tokio::test]
+async fn closed_signup_leaves_account_creation_to_the_cli() {
+    let app = spawn_app(|config| config.signup = sotto::config::Signup::Closed).await;
+    let response = client()
+        .post(app.url("/signup"))
+        .form(&[("email", "someone@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(response.status(), 403);
+
+    // The CLI works on the same database while the server runs.
+    let sotto = env!("CARGO_BIN_EXE_sotto");
+    let data_dir = app.data_dir.to_str().expect("path").to_owned();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(sotto)
+            .args(args)
+            .args(["--data-dir", &data_dir])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cli runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        let output = child.wait_with_output().expect("cli output");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(
+        &["users", "add", "Admin@Example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(run(&["users", "list"], "").contains("admin@example.com"));
+    assert_eq!(
+        login(&app, "admin@example.com", PASSWORD).await.status(),
+        303
+    );
+    let key = run(&["keys", "create", "admin@example.com", "--name", "ci"], "")
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("sk-sotto-"));
+    assert_eq!(
+        chat_status(&app, Some(&format!("Bearer {key}")), None).await,
+        200
+    );
+    let listed = run(&["keys", "list", "admin@example.com"], "");
+    let id = listed.split('\t').next().expect("id").trim().to_owned();
+    run(&["keys", "revoke", &id], "");
+    assert_eq!(
+        chat_status(&app, Some(&format!("Bearer {key}")), None).await,
+        401
+    );
+    run(
+        &["users", "passwd", "admin@example.com"],
+        "another long password\n",
+    );
+    assert_eq!(
+        login(&app, "admin@example.com", PASSWORD).await.status(),
+        401
+    );
+    run(&["users", "delete", "admin@example.com"], "");
+    assert!(!run(&["users", "list"], "").contains("admin@example.com"));
+}
