@@ -5,6 +5,7 @@
 //! debug or trace output (HTTP internals, llama.cpp) can never print request data. Panics log
 //! their location, not their message.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -23,6 +24,7 @@ pub fn init() {
         filter_fn(|meta| meta.target().starts_with("sotto") || *meta.level() <= Level::WARN);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(configured.and(ours_or_warnings));
     let _ = tracing_subscriber::registry().with(layer).try_init();
     std::panic::set_hook(Box::new(|info| {

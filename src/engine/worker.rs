@@ -253,6 +253,7 @@ impl<'m> Scheduler<'m> {
         if self.batch.n_tokens() == 0 {
             return;
         }
+        tracing::trace!(tokens = self.batch.n_tokens(), generating, "decode step");
         if let Err(error) = context.decode(&mut self.batch) {
             tracing::error!(%error, tokens = self.batch.n_tokens(), "decode failed");
             self.fail_batch(context);
