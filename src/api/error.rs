@@ -124,6 +124,26 @@ impl ApiError {
         error
     }
 
+    /// 401 for the browser UI: the session is gone, the user must log in again.
+    pub fn session_required() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Your session has ended; log in again.",
+        )
+        .with_code("session_required")
+    }
+
+    /// 403 for the browser UI: the page's CSRF token is missing or wrong.
+    pub fn csrf_rejected() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            "The page's security token is missing or stale; reload the page.",
+        )
+        .with_code("csrf_token_invalid")
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

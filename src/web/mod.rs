@@ -8,7 +8,7 @@ mod pages;
 mod privacy;
 pub mod session;
 
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -35,8 +35,19 @@ pub fn privacy_json_route() -> Router<AppState> {
     Router::new().route("/v1/privacy", get(privacy::json))
 }
 
-/// The chat page's place, for now: the account page for a signed-in user.
+#[derive(askama::Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    email: String,
+    csrf_token: String,
+}
+
+/// The chat. Conversations live in the browser; the page only needs who is signed in and the
+/// token its requests must carry.
 async fn home(signed_in: SignedIn) -> Response {
-    let _ = signed_in;
-    Redirect::to("/account").into_response()
+    let page = ChatPage {
+        email: signed_in.user.email,
+        csrf_token: session::csrf_token(&signed_in.token),
+    };
+    pages::render(axum::http::StatusCode::OK, &page)
 }

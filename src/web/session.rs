@@ -1,11 +1,14 @@
 //! The session cookie and the signed-in user of a page request.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
 
 use crate::accounts::User;
+use crate::api::ApiError;
 use crate::state::AppState;
 
 /// `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`: the cookie can only
@@ -61,6 +64,43 @@ impl FromRequestParts<AppState> for SignedIn {
                 tracing::error!(%error, "session lookup failed");
                 Err(super::pages::internal_error())
             }
+        }
+    }
+}
+
+/// The page's anti-CSRF token: derived from the session token, which is secret (`HttpOnly`),
+/// so another site can neither read nor forge it, and nothing extra is stored.
+pub fn csrf_token(session_token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"sotto-csrf\0")
+        .chain_update(session_token.as_bytes())
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Guards the UI's API route: a live session plus the page's CSRF token in `X-CSRF-Token`.
+/// Answers in OpenAI's error shape, like the API it fronts.
+pub async fn require_page_session(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token(request.headers()) else {
+        return ApiError::session_required().into_response();
+    };
+    let sent = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|value| value.to_str().ok());
+    if sent != Some(csrf_token(&token).as_str()) {
+        return ApiError::csrf_rejected().into_response();
+    }
+    match state.accounts.session_user(&token).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) => ApiError::session_required().into_response(),
+        Err(error) => {
+            tracing::error!(%error, "session lookup failed");
+            ApiError::internal().into_response()
         }
     }
 }
