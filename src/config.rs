@@ -130,6 +130,15 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_QUEUE", default_value_t = 64)]
     pub queue: u32,
 
+    /// KV memory (MiB) finished conversations may keep so their next turn re-uses its prefix;
+    /// the cells are part of each slot's context, so this costs no extra RAM. 0 disables it.
+    #[arg(long, env = "SOTTO_CACHE_MB", default_value_t = 1024)]
+    pub cache_mb: usize,
+
+    /// A cached conversation unused for this many seconds is dropped.
+    #[arg(long, env = "SOTTO_CACHE_IDLE_SECS", default_value_t = 600)]
+    pub cache_idle_secs: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SOTTO_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,

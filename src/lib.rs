@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod caller;
 pub mod chat_template;
 pub mod cli;
 pub mod clock;
@@ -44,6 +45,8 @@ pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
         ctx_per_slot: config.ctx_size,
         threads: config.engine_threads(),
         queue: config.queue,
+        cache_mb: config.cache_mb,
+        cache_idle: Duration::from_secs(config.cache_idle_secs),
     };
     let registry = ModelRegistry::new(config.models_dir.clone(), engine_config);
     let preload: Vec<String> = if config.models.is_empty() {
@@ -121,6 +124,8 @@ async fn health(State(state): State<AppState>) -> Response {
                 entry["active"] = json!(model.engine.active());
                 entry["in_flight"] = json!(model.engine.in_flight());
                 entry["cancelled"] = json!(model.engine.cancelled());
+                entry["cache_reused_tokens"] = json!(model.engine.reused_tokens());
+                entry["cached_conversations"] = json!(model.engine.cached_slots());
             }
             entry
         })

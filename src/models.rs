@@ -120,6 +120,13 @@ impl ModelRegistry {
         }
     }
 
+    /// Drops an owner's cached prompts from every loaded model.
+    pub fn forget(&self, owner: crate::engine::CacheOwner) {
+        for model in self.loaded() {
+            model.engine.forget(owner);
+        }
+    }
+
     /// The models loaded so far.
     pub fn loaded(&self) -> Vec<Arc<LoadedModel>> {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);

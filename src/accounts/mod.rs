@@ -240,15 +240,27 @@ impl Accounts {
             .ok_or(AccountError::NotFound)
     }
 
-    /// The user an API key belongs to.
-    pub async fn key_user(&self, key: &str) -> Result<Option<i64>, AccountError> {
+    /// The id of a valid API key.
+    pub async fn key_id(&self, key: &str) -> Result<Option<i64>, AccountError> {
         if !key.starts_with(API_KEY_PREFIX) {
             return Ok(None);
         }
         let key_hash = secrets::hash(key);
         Ok(self
             .db
-            .call(move |conn| store::key_owner(conn, &key_hash))
+            .call(move |conn| store::key_id(conn, &key_hash))
+            .await?)
+    }
+
+    /// The ids of a user's keys and the hashes of their session tokens: what their cached
+    /// prompts are keyed by.
+    pub async fn credentials(
+        &self,
+        user_id: i64,
+    ) -> Result<(Vec<i64>, Vec<Vec<u8>>), AccountError> {
+        Ok(self
+            .db
+            .call(move |conn| store::credentials(conn, user_id))
             .await?)
     }
 }

@@ -187,11 +187,23 @@ pub fn delete_key(
     .optional()
 }
 
-pub fn key_owner(conn: &Connection, key_hash: &[u8]) -> rusqlite::Result<Option<i64>> {
+pub fn key_id(conn: &Connection, key_hash: &[u8]) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
-        "SELECT user_id FROM api_keys WHERE key_hash = ?1",
+        "SELECT id FROM api_keys WHERE key_hash = ?1",
         params![key_hash],
         |row| row.get(0),
     )
     .optional()
+}
+
+pub fn credentials(conn: &Connection, user_id: i64) -> rusqlite::Result<(Vec<i64>, Vec<Vec<u8>>)> {
+    let mut keys = conn.prepare("SELECT id FROM api_keys WHERE user_id = ?1")?;
+    let keys = keys
+        .query_map(params![user_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut sessions = conn.prepare("SELECT token_hash FROM sessions WHERE user_id = ?1")?;
+    let sessions = sessions
+        .query_map(params![user_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((keys, sessions))
 }

@@ -7,11 +7,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use crate::caller;
 use crate::state::AppState;
-
-/// The user a request's API key belongs to.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiUser(pub i64);
 
 pub async fn require_api_key(
     State(state): State<AppState>,
@@ -19,6 +16,7 @@ pub async fn require_api_key(
     next: Next,
 ) -> Response {
     if !state.require_api_key {
+        request.extensions_mut().insert(caller::anonymous());
         return next.run(request).await;
     }
     let key = request
@@ -30,9 +28,9 @@ pub async fn require_api_key(
     let Some(key) = key else {
         return ApiError::unauthorized("Send an API key: `Authorization: Bearer sk-sotto-...`. Create one on your account page.").into_response();
     };
-    match state.accounts.key_user(key).await {
-        Ok(Some(user)) => {
-            request.extensions_mut().insert(ApiUser(user));
+    match state.accounts.key_id(key).await {
+        Ok(Some(key_id)) => {
+            request.extensions_mut().insert(caller::api_key(key_id));
             next.run(request).await
         }
         Ok(None) => {

@@ -2,16 +2,19 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use llama_cpp_2::token::LlamaToken;
 
 use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::{GenerationBody, Prompt};
+use crate::engine::CacheOwner;
 use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,
+    owner: Option<Extension<CacheOwner>>,
     ApiJson(body): ApiJson<GenerationBody>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
@@ -46,5 +49,13 @@ pub async fn post(
                 .collect::<ApiResult<Vec<_>>>()?
         }
     };
-    generate::respond(Kind::Text, model, tokens, "prompt", settings).await
+    generate::respond(
+        Kind::Text,
+        model,
+        tokens,
+        "prompt",
+        settings,
+        owner.map(|Extension(owner)| owner),
+    )
+    .await
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
 use super::request::Settings;
-use crate::engine::{Event, Finish, FinishReason, GenerationRequest};
+use crate::engine::{CacheOwner, Event, Finish, FinishReason, GenerationRequest};
 use crate::models::LoadedModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,7 @@ pub async fn respond(
     prompt: Vec<LlamaToken>,
     prompt_param: &str,
     settings: Settings,
+    cache_owner: Option<CacheOwner>,
 ) -> ApiResult<Response> {
     let max_tokens = fit_context(&model, prompt.len(), prompt_param, settings.max_tokens)?;
     let request = GenerationRequest {
@@ -59,6 +60,7 @@ pub async fn respond(
         sampling: settings.sampling_for(model.engine.model().n_vocab())?,
         max_tokens,
         stop: settings.stop,
+        cache_owner,
     };
     let events = model.engine.submit(request)?;
     let meta = Meta {
@@ -247,6 +249,7 @@ fn usage(finish: &Finish) -> Value {
         "prompt_tokens": finish.prompt_tokens,
         "completion_tokens": finish.completion_tokens,
         "total_tokens": finish.prompt_tokens + finish.completion_tokens,
+        "prompt_tokens_details": { "cached_tokens": finish.cached_tokens },
     })
 }
 

@@ -17,8 +17,6 @@ use crate::state::AppState;
 pub use error::ApiError;
 use json::BodyLimit;
 
-pub use auth::ApiUser;
-
 /// The API. Listing models is public; generating needs an API key unless `--auth off`.
 pub fn router(state: &AppState, max_body: usize) -> Router<AppState> {
     let generate = Router::new()

@@ -2,12 +2,15 @@
 //! every active sequence in one batch per step (continuous batching). Handlers talk to it
 //! through [`Engine`], a cheap, clonable handle.
 
+mod cache;
 mod sampling;
+mod sequence;
 mod text;
 mod worker;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -15,6 +18,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, Semaphore};
 
+pub use cache::CacheOwner;
 pub use sampling::SamplingParams;
 
 /// Sizes of one model's engine.
@@ -27,6 +31,10 @@ pub struct EngineConfig {
     pub threads: u32,
     /// Requests allowed to wait for a slot.
     pub queue: u32,
+    /// Most KV memory finished conversations may keep for their next turn; 0 disables it.
+    pub cache_mb: usize,
+    /// A cached conversation unused this long is dropped.
+    pub cache_idle: Duration,
 }
 
 /// One generation, ready for the engine: the prompt is already tokenized and checked.
@@ -36,6 +44,8 @@ pub struct GenerationRequest {
     pub sampling: SamplingParams,
     pub max_tokens: u32,
     pub stop: Vec<String>,
+    /// Whose cached prefix this request may re-use (and leaves behind); `None` disables it.
+    pub cache_owner: Option<CacheOwner>,
 }
 
 /// What the engine reports for a generation, in order: text pieces, then one `Done` or `Failed`.
@@ -51,6 +61,8 @@ pub struct Finish {
     pub reason: FinishReason,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Prompt tokens whose KV cells came from the cache instead of being prefilled.
+    pub cached_tokens: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +88,10 @@ pub struct EngineStats {
     pub active: AtomicUsize,
     /// Generations stopped because their client went away.
     pub cancelled: AtomicUsize,
+    /// Prompt tokens served from the prompt cache instead of being prefilled.
+    pub reused_tokens: AtomicU64,
+    /// Idle slots holding a cached conversation.
+    pub cached_slots: AtomicUsize,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -103,7 +119,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    jobs: mpsc::UnboundedSender<worker::Job>,
+    commands: std::sync::mpsc::Sender<worker::Command>,
     admission: Arc<Semaphore>,
     capacity: usize,
     model: Arc<LlamaModel>,
@@ -114,7 +130,7 @@ struct Inner {
 impl Engine {
     /// Creates the context on a new thread and waits until it is ready.
     pub fn start(model: Arc<LlamaModel>, config: EngineConfig) -> anyhow::Result<Engine> {
-        let (jobs, receiver) = mpsc::unbounded_channel();
+        let (commands, receiver) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let stats = Arc::new(EngineStats::default());
         let worker_model = Arc::clone(&model);
@@ -130,7 +146,7 @@ impl Engine {
         let capacity = (config.parallel + config.queue) as usize;
         Ok(Engine {
             inner: Arc::new(Inner {
-                jobs,
+                commands,
                 admission: Arc::new(Semaphore::new(capacity)),
                 capacity,
                 model,
@@ -150,16 +166,32 @@ impl Engine {
             .try_acquire_owned()
             .map_err(|_| SubmitError::QueueFull)?;
         let (events, receiver) = mpsc::unbounded_channel();
-        let job = worker::Job {
+        let job = sequence::Job {
             request,
             events,
             _admission: permit,
         };
+        let command = worker::Command::Generate(job);
         self.inner
-            .jobs
-            .send(job)
+            .commands
+            .send(command)
             .map_err(|_| SubmitError::Stopped)?;
         Ok(receiver)
+    }
+
+    /// Drops everything cached for `owner` (their session ended or their key was revoked).
+    pub fn forget(&self, owner: CacheOwner) {
+        let _ = self.inner.commands.send(worker::Command::Forget(owner));
+    }
+
+    /// Idle slots holding a cached conversation.
+    pub fn cached_slots(&self) -> usize {
+        self.inner.stats.cached_slots.load(Ordering::Relaxed)
+    }
+
+    /// Prompt tokens served from the cache so far.
+    pub fn reused_tokens(&self) -> u64 {
+        self.inner.stats.reused_tokens.load(Ordering::Relaxed)
     }
 
     /// Tokenizes text; special tokens written in it (such as a template's markers) are parsed.

@@ -123,7 +123,11 @@ pub async fn revoke_key(
     Path(id): Path<i64>,
 ) -> Response {
     match state.accounts.revoke_key(id, Some(signed_in.user.id)).await {
-        Ok(_) | Err(AccountError::NotFound) => Redirect::to("/account").into_response(),
+        Ok(_) => {
+            state.registry.forget(crate::caller::api_key(id));
+            Redirect::to("/account").into_response()
+        }
+        Err(AccountError::NotFound) => Redirect::to("/account").into_response(),
         Err(error) => {
             tracing::error!(%error, "revoking a key failed");
             internal_error()
@@ -159,6 +163,17 @@ pub async fn delete(
             Some(message),
         )
         .await;
+    }
+    match state.accounts.credentials(signed_in.user.id).await {
+        Ok((key_ids, session_hashes)) => {
+            for key_id in key_ids {
+                state.registry.forget(crate::caller::api_key(key_id));
+            }
+            for hash in session_hashes {
+                state.registry.forget(crate::caller::session_hash(&hash));
+            }
+        }
+        Err(error) => tracing::error!(%error, "listing credentials failed"),
     }
     if let Err(error) = state.accounts.delete_user(signed_in.user.id).await {
         tracing::error!(%error, "deleting an account failed");

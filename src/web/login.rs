@@ -156,7 +156,7 @@ async fn start_session(
     json: bool,
 ) -> Response {
     if let Some(previous) = previous {
-        let _ = state.accounts.end_session(&previous).await;
+        end_session(state, &previous).await;
     }
     let token = match state.accounts.start_session(user_id).await {
         Ok(token) => token,
@@ -177,15 +177,21 @@ async fn start_session(
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = session::token(&headers) {
-        if let Err(error) = state.accounts.end_session(&token).await {
-            tracing::error!(%error, "ending a session failed");
-        }
+        end_session(&state, &token).await;
     }
     let mut response = Redirect::to("/login").into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie());
     response
+}
+
+/// Ends a session on the server, with the prompts it cached.
+async fn end_session(state: &AppState, token: &str) {
+    if let Err(error) = state.accounts.end_session(token).await {
+        tracing::error!(%error, "ending a session failed");
+    }
+    state.registry.forget(crate::caller::session(token));
 }
 
 fn capitalize(text: &str) -> String {

@@ -95,8 +95,14 @@ pub async fn require_page_session(
     if sent != Some(csrf_token(&token).as_str()) {
         return ApiError::csrf_rejected().into_response();
     }
+    let mut request = request;
     match state.accounts.session_user(&token).await {
-        Ok(Some(_)) => next.run(request).await,
+        Ok(Some(_)) => {
+            request
+                .extensions_mut()
+                .insert(crate::caller::session(&token));
+            next.run(request).await
+        }
         Ok(None) => ApiError::session_required().into_response(),
         Err(error) => {
             tracing::error!(%error, "session lookup failed");

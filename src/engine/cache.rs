@@ -1,0 +1,231 @@
+//! The prompt (KV) cache: a finished sequence leaves its KV cells in its slot, tagged with the
+//! caller that produced them, so the caller's next turn of the same conversation only has to
+//! prefill its new tokens.
+//!
+//! It is private by construction: a slot's cells are reused only for the same owner (an API
+//! key or a browser session), never across callers, because a faster answer would tell one
+//! user what another had asked. It lives in the slots' KV memory, which is allocated anyway,
+//! never on disk, and is dropped on log-out, key revocation, when idle too long, or when the
+//! tokens it holds pass `--cache-mb`.
+
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::token::LlamaToken;
+
+/// Who a cached prefix belongs to: an opaque digest of an API key id or a session token hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheOwner(pub [u8; 32]);
+
+/// What a free slot's KV cells hold.
+#[derive(Debug)]
+struct Warm {
+    owner: CacheOwner,
+    tokens: Vec<LlamaToken>,
+    last_used: Instant,
+}
+
+/// How a job should use the slot it is given.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub slot: usize,
+    /// Leading prompt tokens already in the slot's KV cells.
+    pub reuse: usize,
+    /// Whether cells beyond `reuse` must be removed first.
+    pub trim: bool,
+}
+
+pub struct PromptCache {
+    warm: Vec<Option<Warm>>,
+    budget_tokens: usize,
+    idle: Duration,
+}
+
+impl PromptCache {
+    pub fn new(slots: usize, budget_tokens: usize, idle: Duration) -> Self {
+        Self {
+            warm: (0..slots).map(|_| None).collect(),
+            budget_tokens,
+            idle,
+        }
+    }
+
+    /// Chooses a free slot for a prompt: the owner's slot sharing the longest prefix, else an
+    /// empty slot, else the least recently used one (whose cells are then discarded).
+    pub fn place(
+        &mut self,
+        free: &[usize],
+        owner: Option<CacheOwner>,
+        prompt: &[LlamaToken],
+    ) -> Option<Placement> {
+        let best_match = owner.and_then(|owner| {
+            free.iter()
+                .filter_map(|&slot| {
+                    let warm = self.warm[slot].as_ref().filter(|w| w.owner == owner)?;
+                    // At least one prompt token must be decoded to get the next distribution.
+                    let shared =
+                        common_prefix(&warm.tokens, prompt).min(prompt.len().saturating_sub(1));
+                    (shared > 0).then_some((slot, shared))
+                })
+                .max_by_key(|&(_, shared)| shared)
+        });
+        if let Some((slot, reuse)) = best_match {
+            let trim = self.warm[slot]
+                .as_ref()
+                .is_some_and(|w| w.tokens.len() > reuse);
+            self.warm[slot] = None;
+            return Some(Placement { slot, reuse, trim });
+        }
+        let empty = free.iter().copied().find(|&slot| self.warm[slot].is_none());
+        let slot = empty.or_else(|| {
+            free.iter()
+                .copied()
+                .min_by_key(|&slot| self.warm[slot].as_ref().map(|w| w.last_used))
+        })?;
+        let trim = self.warm[slot].take().is_some();
+        Some(Placement {
+            slot,
+            reuse: 0,
+            trim,
+        })
+    }
+
+    /// Records what a slot's cells hold after a sequence finished. Returns the slots whose
+    /// cells must be cleared to stay within the budget.
+    pub fn keep(
+        &mut self,
+        slot: usize,
+        owner: Option<CacheOwner>,
+        tokens: Vec<LlamaToken>,
+    ) -> Vec<usize> {
+        let Some(owner) = owner else {
+            return vec![slot];
+        };
+        if self.budget_tokens == 0 {
+            return vec![slot];
+        }
+        self.warm[slot] = Some(Warm {
+            owner,
+            tokens,
+            last_used: Instant::now(),
+        });
+        let mut evicted = Vec::new();
+        while self.warm_tokens() > self.budget_tokens {
+            let oldest = (0..self.warm.len())
+                .filter(|&s| self.warm[s].is_some())
+                .min_by_key(|&s| self.warm[s].as_ref().map(|w| w.last_used));
+            let Some(oldest) = oldest else { break };
+            self.warm[oldest] = None;
+            evicted.push(oldest);
+        }
+        evicted
+    }
+
+    /// Drops everything an owner left behind; returns the slots to clear.
+    pub fn forget(&mut self, owner: CacheOwner) -> Vec<usize> {
+        self.drop_where(|warm| warm.owner == owner)
+    }
+
+    /// Drops what has been idle too long; returns the slots to clear.
+    pub fn expire(&mut self, now: Instant) -> Vec<usize> {
+        let idle = self.idle;
+        self.drop_where(|warm| now.duration_since(warm.last_used) >= idle)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+
+    fn drop_where(&mut self, mut condition: impl FnMut(&Warm) -> bool) -> Vec<usize> {
+        let mut dropped = Vec::new();
+        for (slot, warm) in self.warm.iter_mut().enumerate() {
+            if warm.as_ref().is_some_and(&mut condition) {
+                *warm = None;
+                dropped.push(slot);
+            }
+        }
+        dropped
+    }
+
+    /// Slots holding a cached conversation.
+    pub fn cached_slots(&self) -> usize {
+        self.warm.iter().flatten().count()
+    }
+
+    fn warm_tokens(&self) -> usize {
+        self.warm.iter().flatten().map(|w| w.tokens.len()).sum()
+    }
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(ids: &[i32]) -> Vec<LlamaToken> {
+        ids.iter().map(|&id| LlamaToken(id)).collect()
+    }
+
+    const ALICE: CacheOwner = CacheOwner([1; 32]);
+    const BOB: CacheOwner = CacheOwner([2; 32]);
+
+    #[test]
+    fn the_owner_gets_their_prefix_back_and_nobody_else_does() {
+        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
+        assert!(cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4])).is_empty());
+        let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]));
+        assert_eq!(
+            bob,
+            Some(Placement {
+                slot: 1,
+                reuse: 0,
+                trim: false
+            })
+        );
+        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]));
+        assert_eq!(
+            alice,
+            Some(Placement {
+                slot: 0,
+                reuse: 4,
+                trim: false
+            })
+        );
+    }
+
+    #[test]
+    fn a_diverging_prompt_trims_and_an_identical_one_keeps_a_token_to_decode() {
+        let mut cache = PromptCache::new(1, 1000, Duration::from_secs(60));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]));
+        assert_eq!(
+            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9])),
+            Some(Placement {
+                slot: 0,
+                reuse: 2,
+                trim: true
+            })
+        );
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
+        assert_eq!(
+            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3])),
+            Some(Placement {
+                slot: 0,
+                reuse: 2,
+                trim: true
+            })
+        );
+    }
+
+    #[test]
+    fn budget_forget_and_expiry_evict() {
+        let mut cache = PromptCache::new(3, 5, Duration::from_millis(0));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
+        assert_eq!(cache.keep(1, Some(BOB), tokens(&[4, 5, 6])), vec![0]);
+        assert_eq!(cache.forget(BOB), vec![1]);
+        cache.keep(2, Some(ALICE), tokens(&[7]));
+        assert_eq!(cache.expire(Instant::now()), vec![2]);
+        assert_eq!(cache.keep(0, None, tokens(&[1])), vec![0]);
+    }
+}

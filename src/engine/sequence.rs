@@ -1,0 +1,134 @@
+//! One generation holding a slot: its sampler, its position, and turning its sampled tokens
+//! into text events.
+
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::text::{StopMatcher, StopScan, Utf8Decoder};
+use super::{Event, Finish, FinishReason, GenerationRequest};
+
+pub(super) struct Job {
+    pub request: GenerationRequest,
+    pub events: UnboundedSender<Event>,
+    /// Held until the job ends: the engine's admission (queue) capacity.
+    pub _admission: OwnedSemaphorePermit,
+}
+
+pub(super) struct Sequence {
+    pub seq_id: i32,
+    pub job: Job,
+    sampler: LlamaSampler,
+    /// The tokens in this sequence's KV cells, in order (the next position is their count).
+    pub kv_tokens: Vec<LlamaToken>,
+    /// Prompt tokens in the KV cells or sent to the batch.
+    pub prompt_sent: usize,
+    /// Prompt tokens found in the cache instead of being prefilled.
+    cached: usize,
+    /// The last sampled token, to be decoded next.
+    pub next_token: Option<LlamaToken>,
+    /// Batch index whose logits are this sequence's next distribution.
+    pub logits_at: Option<i32>,
+    generated: u32,
+    decoder: Utf8Decoder,
+    stop: StopMatcher,
+}
+
+impl Sequence {
+    /// A sequence whose slot already holds the first `reused` prompt tokens.
+    pub fn new(seq_id: i32, job: Job, n_vocab: i32, reused: usize) -> Self {
+        let sampler = job.request.sampling.build(n_vocab);
+        let stop = StopMatcher::new(job.request.stop.clone());
+        let kv_tokens = job.request.prompt[..reused].to_vec();
+        Self {
+            seq_id,
+            job,
+            sampler,
+            kv_tokens,
+            prompt_sent: reused,
+            cached: reused,
+            next_token: None,
+            logits_at: None,
+            generated: 0,
+            decoder: Utf8Decoder::default(),
+            stop,
+        }
+    }
+
+    /// The position the next token goes to.
+    pub fn position(&self) -> i32 {
+        i32::try_from(self.kv_tokens.len()).unwrap_or(i32::MAX)
+    }
+
+    pub fn prompt_remaining(&self) -> &[LlamaToken] {
+        &self.job.request.prompt[self.prompt_sent..]
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.job.events.is_closed()
+    }
+
+    pub fn fail(&self, reason: &str) {
+        let _ = self.job.events.send(Event::Failed(reason.to_owned()));
+    }
+
+    /// Samples from this sequence's logits and handles the token; returns how the sequence
+    /// finished, if it did.
+    pub fn sample(
+        &mut self,
+        context: &llama_cpp_2::context::LlamaContext,
+        index: i32,
+        model: &LlamaModel,
+        piece: &mut Vec<u8>,
+    ) -> Option<Finish> {
+        let token = self.sampler.sample(context, index);
+        let vocab = model.vocab();
+        let reason = if vocab.is_eog(token) {
+            Some(FinishReason::Stop)
+        } else {
+            self.generated += 1;
+            piece.clear();
+            vocab.token_to_piece_into(token, piece, false, None);
+            let text = self.decoder.push(piece);
+            match self.stop.push(&text) {
+                StopScan::Stopped(text) => {
+                    self.emit(text);
+                    return Some(self.finish(FinishReason::Stop));
+                }
+                StopScan::Continue(text) => self.emit(text),
+            }
+            (self.generated >= self.job.request.max_tokens).then_some(FinishReason::Length)
+        };
+        match reason {
+            Some(reason) => {
+                // Text held back was not part of a stop sequence after all.
+                self.decoder.finish();
+                let held = self.stop.finish();
+                self.emit(held);
+                Some(self.finish(reason))
+            }
+            None => {
+                self.next_token = Some(token);
+                None
+            }
+        }
+    }
+
+    fn emit(&self, text: String) {
+        if !text.is_empty() {
+            let _ = self.job.events.send(Event::Text(text));
+        }
+    }
+
+    fn finish(&self, reason: FinishReason) -> Finish {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Finish {
+            reason,
+            prompt_tokens: count(self.job.request.prompt.len()),
+            completion_tokens: self.generated,
+            cached_tokens: count(self.cached),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The prompt cache: a conversation's next turn re-uses its prefix, for the same caller only,
+//! gives the same output as without the cache, and is dropped when the caller's key goes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client, create_api_key, message_text, spawn_app, TestApp, MODEL};
+use serde_json::{json, Value};
+
+async fn chat_as(app: &TestApp, key: &str, messages: &Value) -> Value {
+    let response = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({ "model": MODEL, "messages": messages, "temperature": 0, "max_tokens": 24 }))
+        .send()
+        .await
+        .expect("chat");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+fn cached(completion: &Value) -> u64 {
+    completion["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .expect("cached_tokens")
+}
+
+async fn health_model(app: &TestApp) -> Value {
+    let health: Value = app.get("/health").await.json().await.expect("health");
+    health["models"][0].clone()
+}
+
+#[tokio::test]
+async fn a_second_turn_reuses_its_prefix_for_its_own_key_only() {
+    let app = spawn_app(|config| config.parallel = 2).await;
+    let alice = app.api_key.clone();
+    let bob = create_api_key(&app.base).await;
+
+    let mut messages = json!([
+        { "role": "system", "content": "You are a helpful assistant who answers briefly." },
+        { "role": "user", "content": "Name three rivers in Europe." },
+    ]);
+    let first = chat_as(&app, &alice, &messages).await;
+    assert_eq!(cached(&first), 0);
+    let prompt_tokens = first["usage"]["prompt_tokens"]
+        .as_u64()
+        .expect("prompt tokens");
+    messages.as_array_mut().expect("array").extend([
+        json!({ "role": "assistant", "content": message_text(&first) }),
+        json!({ "role": "user", "content": "Which of them is the longest?" }),
+    ]);
+    let reused_before = health_model(&app).await["cache_reused_tokens"]
+        .as_u64()
+        .expect("counter");
+
+    let second = chat_as(&app, &alice, &messages).await;
+    assert!(
+        cached(&second) >= prompt_tokens,
+        "turn 2 re-used {} of turn 1's {prompt_tokens} prompt tokens",
+        cached(&second)
+    );
+    let reused_after = health_model(&app).await["cache_reused_tokens"]
+        .as_u64()
+        .expect("counter");
+    assert_eq!(reused_after - reused_before, cached(&second));
+
+    // Another key with the very same conversation starts cold, and gets the same answer.
+    let other = chat_as(&app, &bob, &messages).await;
+    assert_eq!(cached(&other), 0);
+    assert_eq!(message_text(&other), message_text(&second));
+}
+
+#[tokio::test]
+async fn revoking_a_key_drops_what_it_cached() {
+    let app = spawn_app(|config| config.parallel = 2).await;
+    // A key created on the account page, so it can be revoked there.
+    let email = format!("cache-{}@example.com", common::uuid_like());
+    let cookie = common::signup(&app.base, &email, "correct horse battery").await;
+    let created: Value = client()
+        .post(app.url("/account/keys"))
+        .header("cookie", &cookie)
+        .json(&json!({ "name": "soon revoked" }))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let key = created["new_key"].as_str().expect("key");
+    let id = created["keys"][0]["id"].as_i64().expect("id");
+
+    let messages = json!([{ "role": "user", "content": "Tell me about the moon." }]);
+    chat_as(&app, key, &messages).await;
+    assert_eq!(health_model(&app).await["cached_conversations"], 1);
+
+    let revoked = client()
+        .post(app.url(&format!("/account/keys/{id}/revoke")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 303);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health_model(&app).await["cached_conversations"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the revoked key's cache was kept"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn cache_mb_zero_disables_the_cache() {
+    let app = spawn_app(|config| config.cache_mb = 0).await;
+    let messages = json!([{ "role": "user", "content": "Hello there." }]);
+    chat_as(&app, &app.api_key, &messages).await;
+    let again = chat_as(&app, &app.api_key, &messages).await;
+    assert_eq!(cached(&again), 0);
+    assert_eq!(health_model(&app).await["cached_conversations"], 0);
+}
