@@ -18,11 +18,14 @@ struct Server {
 }
 
 impl Drop for Server {
-    fn drop(&mut self) {
+        fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
+// The child is killed and waited for by `Server`'s Drop, which clippy cannot see through.
+#[allow(clippy::zombie_processes)]
 fn start(root: &Path) -> Server {
     let models = root.join("models");
     let data = root.join("data");
