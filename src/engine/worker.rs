@@ -172,7 +172,8 @@ impl<'m> Scheduler<'m> {
         self.waiting.is_empty() && self.slots.iter().all(Option::is_none)
     }
 
-    /// A client that went away (its receiver dropped) loses its slot and KV cells now.
+        /// A client that went away (its receiver dropped) loses its slot and KV cells now, or its
+    /// place in the queue.
     fn drop_cancelled(&mut self, context: &mut LlamaContext, stats: &EngineStats) {
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(Sequence::is_cancelled) {
@@ -183,7 +184,9 @@ impl<'m> Scheduler<'m> {
                 }
             }
         }
+                let queued = self.waiting.len();
         self.waiting.retain(|job| !job.events.is_closed());
+        stats.cancelled.fetch_add(queued - self.waiting.len(), Ordering::Relaxed);
     }
 
     /// Gives waiting jobs free slots, re-using an owner's cached prefix where there is one.
