@@ -5,6 +5,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{ApiKeyInfo, User};
 
+/// A user from the first three columns of a row: id, email, created_at.
+fn user_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        created_at: row.get(2)?,
+    })
+}
+
 pub fn insert_user(
     conn: &Connection,
     email: &str,
@@ -30,29 +39,14 @@ pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<
     conn.query_row(
         "SELECT id, email, created_at, password_hash FROM users WHERE email = ?1",
         params![email],
-        |row| {
-            Ok((
-                User {
-                    id: row.get(0)?,
-                    email: row.get(1)?,
-                    created_at: row.get(2)?,
-                },
-                row.get(3)?,
-            ))
-        },
+        |row| Ok((user_from(row)?, row.get(3)?)),
     )
     .optional()
 }
 
 pub fn users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
     let mut statement = conn.prepare("SELECT id, email, created_at FROM users ORDER BY email")?;
-    let rows = statement.query_map([], |row| {
-        Ok(User {
-            id: row.get(0)?,
-            email: row.get(1)?,
-            created_at: row.get(2)?,
-        })
-    })?;
+    let rows = statement.query_map([], user_from)?;
     rows.collect()
 }
 
@@ -99,17 +93,7 @@ pub fn session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<Option<
         "SELECT u.id, u.email, u.created_at, s.created_at, s.expires_at
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
         params![token_hash],
-        |row| {
-            Ok((
-                User {
-                    id: row.get(0)?,
-                    email: row.get(1)?,
-                    created_at: row.get(2)?,
-                },
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        },
+        |row| Ok((user_from(row)?, row.get(3)?, row.get(4)?)),
     )
     .optional()
 }
