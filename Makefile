@@ -18,7 +18,13 @@ BIN        := target/release/sotto
 # Debian packages needed to build llama-cpp-sys-2 (cmake, libclang for bindgen, a C++ compiler).
 APT_PACKAGES := cmake libclang-dev g++ pkg-config
 
-.PHONY: help deps model build run venv lint-docker test lint clean
+# Browser tests (tests/browser.rs → tests/e2e/): Debian's Chromium, a font for it to draw with,
+# and playwright-core from tests/e2e/package-lock.json. Node.js 20+ and npm come with the machine.
+E2E_DIR          := tests/e2e
+E2E_STAMP        := $(E2E_DIR)/node_modules/.installed.stamp
+E2E_APT_PACKAGES := chromium fonts-dejavu-core
+
+.PHONY: help deps model build run venv lint-docker browser-deps vendor-frontend test lint clean
 
 help: ## List the targets
 	@echo 'sotto: make run (build and serve on 127.0.0.1:8080) | make test (full test suite)'
@@ -43,6 +49,30 @@ deps: ## Install missing system packages (apt)
 	"$${sudo[@]}" apt-get update -qq; \
 	"$${sudo[@]}" apt-get install -y -qq --no-install-recommends "$${missing[@]}"
 
+browser-deps: $(E2E_STAMP) ## Install what the browser tests need (chromium via apt, npm ci in tests/e2e)
+	@missing=(); \
+	for pkg in $(E2E_APT_PACKAGES); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing+=("$$pkg"); \
+	done; \
+	[[ -x /usr/bin/chromium ]] || missing+=(chromium); \
+	if (( $${#missing[@]} == 0 )); then echo "browser-deps: chromium present"; exit 0; fi; \
+	echo "browser-deps: installing $${missing[*]}"; \
+	sudo=(); \
+	if [[ "$$(id -u)" != 0 ]]; then sudo=(sudo); fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	"$${sudo[@]}" apt-get update -qq; \
+	"$${sudo[@]}" apt-get install -y -qq --no-install-recommends "$${missing[@]}"
+
+# npm ci again whenever the lock file changes (it empties node_modules, stamp included).
+$(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "browser-deps: Node.js 20+ and npm are required" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "browser-deps: Node.js 20+ is required, found $$(node --version)" >&2; exit 1; }
+	npm ci --prefix $(E2E_DIR) --no-audit --no-fund
+	touch "$@"
+
+vendor-frontend: ## Re-fetch the chat page's libraries (marked, DOMPurify, highlight.js) into static/vendor/
+	./scripts/vendor-frontend.sh
+
 model: ## Fetch the default model into models/ (checks its SHA-256)
 	@PYTHON=$(PYTHON) ./scripts/fetch-model.sh "$(MODELS_DIR)"
 
@@ -63,7 +93,7 @@ $(VENV_STAMP): requirements-test.txt
 lint-docker: venv ## Lint the Dockerfile with hadolint
 	"$(VENV)/bin/hadolint" --failure-threshold warning Dockerfile
 
-test: deps model venv lint-docker ## Run the whole test suite
+test: deps model venv lint-docker browser-deps ## Run the whole test suite
 	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked
 
 lint: ## cargo fmt --check and clippy

@@ -1,0 +1,238 @@
+// Browser storage: conversations, personas and preferences in IndexedDB, never on the server.
+//
+// One database per account (named from a hash of the email, so two people sharing a browser
+// profile do not see each other's list). Three object stores keyed by `id`:
+// `conversations`, `personas` and `meta` (the lock parameters, and preferences).
+// A record is { id, data } in the clear, or { id, iv, ct } while the lock is on: then every
+// record but the lock's own parameters is ciphertext, titles and dates included.
+(function (S) {
+  'use strict';
+
+  const STORES = ['conversations', 'personas', 'meta'];
+  const LOCK_ID = 'lock';
+  const FORMAT = 'sotto-conversations';
+
+  let db = null;
+  let lock = null; // { id: 'lock', kdf: { name, hash, iterations, salt }, check: { iv, ct } }
+  let key = null; // the AES-GCM key while unlocked (non-extractable, memory only)
+  let queue = Promise.resolve();
+  // Tells this account's other open tabs to reload after the lock changes or data is wiped,
+  // so none keeps writing with a key (or without one) that no longer applies.
+  const channel = 'BroadcastChannel' in window ? new BroadcastChannel('sotto-store') : null;
+
+  function request(req) {
+    return new Promise((resolve, reject) => {
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  }
+
+  function finished(tx) {
+    return new Promise((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error || new Error('transaction aborted'));
+    });
+  }
+
+  /** Runs writes one after another: a re-keying never interleaves with a save. */
+  function serial(fn) {
+    const run = queue.then(fn);
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  async function databaseName(user) {
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(user.toLowerCase()));
+    const hex = Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    return 'sotto-' + hex;
+  }
+
+  async function open(user, onOutdated) {
+    const name = await databaseName(user);
+    db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open(name, 1);
+      req.onupgradeneeded = () => STORES.forEach((store) => req.result.createObjectStore(store, { keyPath: 'id' }));
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('the database is blocked by another tab'));
+    });
+    // Another tab deletes the database ("Delete all local data"): let it, then reload.
+    db.onversionchange = () => { db.close(); onOutdated(); };
+    if (channel) channel.onmessage = (event) => { if (event.data === 'reload') onOutdated(); };
+    lock = (await request(db.transaction('meta').objectStore('meta').get(LOCK_ID))) || null;
+  }
+
+  const lockEnabled = () => lock !== null;
+  const unlocked = () => lock === null || key !== null;
+
+  async function keyFor(passphrase, kdf) {
+    return S.crypto.deriveKey(passphrase, kdf.salt, kdf.iterations);
+  }
+
+  /** Checks the passphrase and keeps the key; false when it is wrong. */
+  async function unlock(passphrase) {
+    const candidate = await keyFor(passphrase, lock.kdf);
+    if (!(await S.crypto.verify(candidate, lock.check))) return false;
+    key = candidate;
+    return true;
+  }
+
+  async function checkPassphrase(passphrase) {
+    return lock !== null && S.crypto.verify(await keyFor(passphrase, lock.kdf), lock.check);
+  }
+
+  async function encode(store, id, value, withKey) {
+    if (!withKey) return { id, data: value };
+    return Object.assign({ id }, await S.crypto.seal(withKey, value, store + ':' + id));
+  }
+
+  async function decode(store, record) {
+    if (record.ct === undefined) return record.data;
+    if (!key) throw new Error('locked');
+    return S.crypto.open(key, record, store + ':' + record.id);
+  }
+
+  async function readAll(store) {
+    return request(db.transaction(store).objectStore(store).getAll());
+  }
+
+  /** Everything, decrypted. A record that cannot be read is skipped, not fatal. */
+  async function loadAll() {
+    const out = { conversations: [], personas: [], prefs: {} };
+    for (const record of await readAll('conversations')) {
+      try {
+        const conv = S.model.cleanConversation(await decode('conversations', record));
+        if (conv) out.conversations.push(conv);
+      } catch (_) { console.warn('sotto: a stored conversation could not be read'); }
+    }
+    for (const record of await readAll('personas')) {
+      try {
+        const persona = S.model.cleanPersona(await decode('personas', record));
+        if (persona) out.personas.push(persona);
+      } catch (_) { console.warn('sotto: a stored persona could not be read'); }
+    }
+    const prefs = (await readAll('meta')).find((r) => r.id === 'prefs');
+    if (prefs) { try { out.prefs = (await decode('meta', prefs)) || {}; } catch (_) { out.prefs = {}; } }
+    return out;
+  }
+
+  function put(store, id, value) {
+    return serial(async () => {
+      const record = await encode(store, id, value, key);
+      const tx = db.transaction(store, 'readwrite');
+      tx.objectStore(store).put(record);
+      await finished(tx);
+    });
+  }
+
+  function remove(store, id) {
+    return serial(async () => {
+      const tx = db.transaction(store, 'readwrite');
+      tx.objectStore(store).delete(id);
+      await finished(tx);
+    });
+  }
+
+  /**
+   * Re-stores every record under `newKey` (null: in the clear) in ONE transaction, so an
+   * interruption leaves either the old state or the new one, never a mix. Encryption is done
+   * before the transaction opens, because IndexedDB commits a transaction that waits on
+   * anything else.
+   */
+  function rekey(newKey, newLock) {
+    return serial(async () => {
+      const encoded = {};
+      for (const store of STORES) {
+        encoded[store] = [];
+        for (const record of await readAll(store)) {
+          if (store === 'meta' && record.id === LOCK_ID) continue;
+          encoded[store].push(await encode(store, record.id, await decode(store, record), newKey));
+        }
+      }
+      const tx = db.transaction(STORES, 'readwrite');
+      for (const store of STORES) {
+        const objects = tx.objectStore(store);
+        objects.clear();
+        encoded[store].forEach((record) => objects.put(record));
+      }
+      if (newLock) tx.objectStore('meta').put(newLock);
+      await finished(tx);
+      key = newKey;
+      lock = newLock;
+      if (channel) channel.postMessage('reload');
+    });
+  }
+
+  async function enableLock(passphrase) {
+    const kdf = S.crypto.newKdf();
+    const newKey = await keyFor(passphrase, kdf);
+    await rekey(newKey, { id: LOCK_ID, kdf, check: await S.crypto.makeCheck(newKey) });
+  }
+
+  /** New salt and key for a new passphrase; false when the current one is wrong. */
+  async function changePassphrase(current, next) {
+    if (!(await checkPassphrase(current))) return false;
+    await enableLock(next);
+    return true;
+  }
+
+  async function removeLock(current) {
+    if (!(await checkPassphrase(current))) return false;
+    await rekey(null, null);
+    return true;
+  }
+
+  /** The export file's content: in the clear, or sealed with the lock's key and parameters. */
+  async function exportData(conversations, personas) {
+    const head = { format: FORMAT, version: 1, exportedAt: new Date().toISOString() };
+    const payload = { conversations, personas };
+    if (!lock) return Object.assign(head, { encrypted: false }, payload);
+    const box = await S.crypto.seal(key, payload, 'export');
+    return Object.assign(head, { encrypted: true, kdf: lock.kdf, check: lock.check }, box);
+  }
+
+  /** Parses an export file; throws an Error with a readable message when it is not one. */
+  function parseExport(text) {
+    let file;
+    try { file = JSON.parse(text); } catch (_) { throw new Error('This file is not a sotto export (it is not JSON).'); }
+    if (!file || file.format !== FORMAT) throw new Error('This file is not a sotto export.');
+    if (file.encrypted && !(file.kdf && typeof file.kdf.salt === 'string' && file.iv && file.ct)) {
+      throw new Error('This encrypted export is incomplete.');
+    }
+    return file;
+  }
+
+  /** The conversations and personas of an encrypted export, or null for a wrong passphrase. */
+  async function decryptExport(file, passphrase) {
+    const fileKey = await keyFor(passphrase, file.kdf);
+    try { return await S.crypto.open(fileKey, file, 'export'); } catch (_) { return null; }
+  }
+
+  /** Deletes every database, storage area and cache of this origin, for every account. */
+  async function wipeAll() {
+    await queue;
+    if (db) db.close();
+    db = null;
+    key = null;
+    const names = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
+    await Promise.all(names.map((name) => new Promise((resolve) => {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = req.onerror = () => resolve();
+    })));
+    try { localStorage.clear(); sessionStorage.clear(); } catch (_) { /* storage disabled */ }
+    if (window.caches) for (const name of await caches.keys()) await caches.delete(name);
+    if (channel) channel.postMessage('reload');
+  }
+
+  S.store = {
+    open, lockEnabled, unlocked, unlock, loadAll,
+    saveConversation: (c) => put('conversations', c.id, c),
+    deleteConversation: (id) => remove('conversations', id),
+    savePersona: (p) => put('personas', p.id, p),
+    deletePersona: (id) => remove('personas', id),
+    savePrefs: (prefs) => put('meta', 'prefs', prefs),
+    enableLock, changePassphrase, removeLock, forgetKey: () => { key = null; },
+    exportData, parseExport, decryptExport, wipeAll,
+  };
+})(window.Sotto = window.Sotto || {});
