@@ -18,7 +18,7 @@ struct Server {
 }
 
 impl Drop for Server {
-        fn drop(&mut self) {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -172,7 +172,7 @@ impl<'m> Scheduler<'m> {
         self.waiting.is_empty() && self.slots.iter().all(Option::is_none)
     }
 
-        /// A client that went away (its receiver dropped) loses its slot and KV cells now, or its
+    /// A client that went away (its receiver dropped) loses its slot and KV cells now, or its
     /// place in the queue.
     fn drop_cancelled(&mut self, context: &mut LlamaContext, stats: &EngineStats) {
         for slot in &mut self.slots {
@@ -184,9 +184,11 @@ impl<'m> Scheduler<'m> {
                 }
             }
         }
-                let queued = self.waiting.len();
+        let queued = self.waiting.len();
         self.waiting.retain(|job| !job.events.is_closed());
-        stats.cancelled.fetch_add(queued - self.waiting.len(), Ordering::Relaxed);
+        stats
+            .cancelled
+            .fetch_add(queued - self.waiting.len(), Ordering::Relaxed);
     }
 
     /// Gives waiting jobs free slots, re-using an owner's cached prefix where there is one.
