@@ -66,6 +66,11 @@ impl Sequence {
         &self.job.request.prompt[self.prompt_sent..]
     }
 
+    /// The job and the tokens left in the slot's KV cells, once the sequence is over.
+    pub fn into_parts(self) -> (Job, Vec<LlamaToken>) {
+        (self.job, self.kv_tokens)
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.job.events.is_closed()
     }

@@ -55,7 +55,7 @@ pub(super) fn run(
         return;
     }
     let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle);
-    Scheduler::new(model, config, cache).run(&mut context, &commands, stats);
+    Scheduler::new(model, config, cache, stats).run(&mut context, &commands);
 }
 
 fn create_context(model: &LlamaModel, config: EngineConfig) -> Result<LlamaContext<'_>, String> {
@@ -85,6 +85,7 @@ fn kv_bytes_per_token(model: &LlamaModel) -> usize {
 
 struct Scheduler<'m> {
     model: &'m LlamaModel,
+    stats: &'m EngineStats,
     slots: Vec<Option<Sequence>>,
     waiting: VecDeque<Job>,
     cache: PromptCache,
@@ -94,9 +95,15 @@ struct Scheduler<'m> {
 }
 
 impl<'m> Scheduler<'m> {
-    fn new(model: &'m LlamaModel, config: EngineConfig, cache: PromptCache) -> Self {
+    fn new(
+        model: &'m LlamaModel,
+        config: EngineConfig,
+        cache: PromptCache,
+        stats: &'m EngineStats,
+    ) -> Self {
         Self {
             model,
+            stats,
             slots: (0..config.parallel).map(|_| None).collect(),
             waiting: VecDeque::new(),
             cache,
@@ -106,22 +113,13 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    fn run(
-        &mut self,
-        context: &mut LlamaContext,
-        commands: &Receiver<Command>,
-        stats: &EngineStats,
-    ) {
+    fn run(&mut self, context: &mut LlamaContext, commands: &Receiver<Command>) {
         // Idle waits wake up now and then to expire cached prefixes.
         let tick =
             (self.cache.idle_timeout() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut open = true;
         loop {
             if self.is_idle() {
-                stats.active.store(0, Ordering::Relaxed);
-                stats
-                    .cached_slots
-                    .store(self.cache.cached_slots(), Ordering::Relaxed);
                 match commands.recv_timeout(tick) {
                     Ok(command) => self.handle(command, context),
                     Err(RecvTimeoutError::Timeout) => {}
@@ -140,14 +138,9 @@ impl<'m> Scheduler<'m> {
                 let expired = self.cache.expire(self.last_expiry);
                 clear_slots(context, &expired);
             }
-            self.drop_cancelled(context, stats);
-            self.admit(context, stats);
-            stats
-                .active
-                .store(self.slots.iter().flatten().count(), Ordering::Relaxed);
-            stats
-                .cached_slots
-                .store(self.cache.cached_slots(), Ordering::Relaxed);
+            self.drop_cancelled(context);
+            self.admit(context);
+            self.publish();
             if self.is_idle() {
                 if !open {
                     return;
@@ -158,12 +151,23 @@ impl<'m> Scheduler<'m> {
         }
     }
 
+    /// Updates the counters `/health` shows. Called before a client is told anything, so
+    /// what it reads next is never stale.
+    fn publish(&self) {
+        let active = self.slots.iter().flatten().count();
+        self.stats.active.store(active, Ordering::Relaxed);
+        self.stats
+            .cached_slots
+            .store(self.cache.cached_slots(), Ordering::Relaxed);
+    }
+
     fn handle(&mut self, command: Command, context: &mut LlamaContext) {
         match command {
             Command::Generate(job) => self.waiting.push_back(job),
             Command::Forget(owner) => {
                 let forgotten = self.cache.forget(owner);
                 clear_slots(context, &forgotten);
+                self.publish();
             }
         }
     }
@@ -174,7 +178,8 @@ impl<'m> Scheduler<'m> {
 
     /// A client that went away (its receiver dropped) loses its slot and KV cells now, or its
     /// place in the queue.
-    fn drop_cancelled(&mut self, context: &mut LlamaContext, stats: &EngineStats) {
+    fn drop_cancelled(&mut self, context: &mut LlamaContext) {
+        let stats = self.stats;
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(Sequence::is_cancelled) {
                 if let Some(seq) = slot.take() {
@@ -192,7 +197,8 @@ impl<'m> Scheduler<'m> {
     }
 
     /// Gives waiting jobs free slots, re-using an owner's cached prefix where there is one.
-    fn admit(&mut self, context: &mut LlamaContext, stats: &EngineStats) {
+    fn admit(&mut self, context: &mut LlamaContext) {
+        let stats = self.stats;
         while !self.waiting.is_empty() {
             let free: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| self.slots[i].is_none())
@@ -292,11 +298,15 @@ impl<'m> Scheduler<'m> {
             let Some(seq) = self.slots[index].take() else {
                 continue;
             };
-            let _ = seq.job.events.send(Event::Done(finish));
-            let evicted = self
-                .cache
-                .keep(index, seq.job.request.cache_owner, seq.kv_tokens);
+            // Slot, cache and admission are settled before the client hears it is done, so
+            // whatever it does next sees them free.
+            let (job, kv_tokens) = seq.into_parts();
+            let evicted = self.cache.keep(index, job.request.cache_owner, kv_tokens);
             clear_slots(context, &evicted);
+            self.publish();
+            let events = job.events.clone();
+            drop(job);
+            let _ = events.send(Event::Done(finish));
         }
     }
 
