@@ -68,14 +68,21 @@ impl PromptCache {
                 })
                 .max_by_key(|&(_, shared)| shared)
         });
-        if let Some((slot, reuse)) = best_match {
-            let trim = self.warm[slot]
-                .as_ref()
-                .is_some_and(|w| w.tokens.len() > reuse);
-            self.warm[slot] = None;
-            return Some(Placement { slot, reuse, trim });
-        }
         let empty = free.iter().copied().find(|&slot| self.warm[slot].is_none());
+        if let Some((slot, reuse)) = best_match {
+            // A match that would throw away most of a cached conversation (typically only the
+            // model's default system prompt is shared) is a different conversation: keep it,
+            // and use an empty slot instead if there is one.
+            let cached = self.warm[slot].as_ref().map_or(0, |w| w.tokens.len());
+            if 2 * reuse >= cached || empty.is_none() {
+                self.warm[slot] = None;
+                return Some(Placement {
+                    slot,
+                    reuse,
+                    trim: cached > reuse,
+                });
+            }
+        }
         let slot = empty.or_else(|| {
             free.iter()
                 .copied()
@@ -210,6 +217,32 @@ mod tests {
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
         assert_eq!(
             cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3])),
+            Some(Placement {
+                slot: 0,
+                reuse: 2,
+                trim: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_different_conversation_goes_to_an_empty_slot_instead_of_overwriting_one() {
+        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]));
+        // Shares only the first two tokens (say, a default system prompt).
+        let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]));
+        assert_eq!(
+            other,
+            Some(Placement {
+                slot: 1,
+                reuse: 0,
+                trim: false
+            })
+        );
+        // With no empty slot left, the partial match is still better than nothing.
+        let again = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 8]));
+        assert_eq!(
+            again,
             Some(Placement {
                 slot: 0,
                 reuse: 2,
