@@ -15,8 +15,9 @@ VENV       := $(CURDIR)/.venv
 VENV_STAMP := $(VENV)/.requirements.stamp
 BIN        := target/release/sotto
 
-# Debian packages needed to build llama-cpp-sys-2 (cmake, libclang for bindgen, a C++ compiler).
-APT_PACKAGES := cmake libclang-dev g++ pkg-config
+# Debian packages needed to build llama-cpp-sys-2 (cmake, libclang for bindgen, a C++ compiler),
+# and the font sotto-bench draws its chart with.
+APT_PACKAGES := cmake libclang-dev g++ pkg-config fonts-dejavu-core
 
 # Browser tests (tests/browser.rs → tests/e2e/): Debian's Chromium, a font for it to draw with,
 # and playwright-core from tests/e2e/package-lock.json. Node.js 20+ and npm come with the machine.
