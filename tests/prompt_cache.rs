@@ -26,11 +26,6 @@ fn cached(completion: &Value) -> u64 {
         .expect("cached_tokens")
 }
 
-async fn health_model(app: &TestApp) -> Value {
-    let health: Value = app.get("/health").await.json().await.expect("health");
-    health["models"][0].clone()
-}
-
 #[tokio::test]
 async fn a_second_turn_reuses_its_prefix_for_its_own_key_only() {
     let app = spawn_app(|config| config.parallel = 2).await;
@@ -50,7 +45,7 @@ async fn a_second_turn_reuses_its_prefix_for_its_own_key_only() {
         json!({ "role": "assistant", "content": message_text(&first) }),
         json!({ "role": "user", "content": "Which of them is the longest?" }),
     ]);
-    let reused_before = health_model(&app).await["cache_reused_tokens"]
+    let reused_before = app.model_health().await["cache_reused_tokens"]
         .as_u64()
         .expect("counter");
 
@@ -60,7 +55,7 @@ async fn a_second_turn_reuses_its_prefix_for_its_own_key_only() {
         "turn 2 re-used {} of turn 1's {prompt_tokens} prompt tokens",
         cached(&second)
     );
-    let reused_after = health_model(&app).await["cache_reused_tokens"]
+    let reused_after = app.model_health().await["cache_reused_tokens"]
         .as_u64()
         .expect("counter");
     assert_eq!(reused_after - reused_before, cached(&second));
@@ -92,7 +87,7 @@ async fn revoking_a_key_drops_what_it_cached() {
 
     let messages = json!([{ "role": "user", "content": "Tell me about the moon." }]);
     chat_as(&app, key, &messages).await;
-    assert_eq!(health_model(&app).await["cached_conversations"], 1);
+    assert_eq!(app.model_health().await["cached_conversations"], 1);
 
     let revoked = client()
         .post(app.url(&format!("/account/keys/{id}/revoke")))
@@ -102,7 +97,7 @@ async fn revoking_a_key_drops_what_it_cached() {
         .expect("revoke");
     assert_eq!(revoked.status(), 303);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while health_model(&app).await["cached_conversations"] != 0 {
+    while app.model_health().await["cached_conversations"] != 0 {
         assert!(
             Instant::now() < deadline,
             "the revoked key's cache was kept"
@@ -118,5 +113,5 @@ async fn cache_mb_zero_disables_the_cache() {
     chat_as(&app, &app.api_key, &messages).await;
     let again = chat_as(&app, &app.api_key, &messages).await;
     assert_eq!(cached(&again), 0);
-    assert_eq!(health_model(&app).await["cached_conversations"], 0);
+    assert_eq!(app.model_health().await["cached_conversations"], 0);
 }

@@ -105,23 +105,27 @@ impl TestApp {
         sse_payloads(response).await
     }
 
-    /// The engine's load for the default model, from `/health`.
-    pub async fn in_flight(&self) -> u64 {
+    /// The default model's entry in `/health` (state and engine counters).
+    pub async fn model_health(&self) -> Value {
         let health: Value = self.get("/health").await.json().await.expect("health json");
         health["models"]
             .as_array()
             .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
-            .and_then(|m| m["in_flight"].as_u64())
+            .cloned()
+            .expect("the default model in /health")
+    }
+
+    /// Requests running or queued on the default model.
+    pub async fn in_flight(&self) -> u64 {
+        self.model_health().await["in_flight"]
+            .as_u64()
             .unwrap_or(u64::MAX)
     }
 
     /// How many generations the default model's engine stopped because their client left.
     pub async fn cancelled(&self) -> u64 {
-        let health: Value = self.get("/health").await.json().await.expect("health json");
-        health["models"]
-            .as_array()
-            .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
-            .and_then(|m| m["cancelled"].as_u64())
+        self.model_health().await["cancelled"]
+            .as_u64()
             .expect("cancelled count")
     }
 
