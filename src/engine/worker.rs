@@ -252,15 +252,12 @@ impl<'m> Scheduler<'m> {
             budget = budget.min(PREFILL_CHUNK_WHILE_DECODING);
         }
         for seq in self.slots.iter_mut().flatten() {
-            let chunk: Vec<_> = seq
-                .prompt_remaining()
-                .iter()
-                .take(budget)
-                .copied()
-                .collect();
-            let ends_prompt = chunk.len() == seq.prompt_remaining().len();
-            for (offset, &token) in chunk.iter().enumerate() {
-                let last = ends_prompt && offset + 1 == chunk.len();
+            // Indices, not a copied chunk: this runs for every sequence at every step.
+            let take = seq.prompt_remaining().len().min(budget);
+            let ends_prompt = take == seq.prompt_remaining().len();
+            for offset in 0..take {
+                let token = seq.prompt_remaining()[0];
+                let last = ends_prompt && offset + 1 == take;
                 if self
                     .batch
                     .add(token, seq.position(), &[seq.seq_id], last)
