@@ -195,19 +195,7 @@ pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         .await
         .expect("server runs");
     });
-    let mut app = TestApp {
-        base,
-        models_dir: models.path().to_owned(),
-        data_dir: data.path().to_owned(),
-        api_key: String::new(),
-        _dirs: vec![models, data],
-        _shutdown: Some(shutdown),
-    };
-    wait_ready(&app).await;
-    if signup_open {
-        app.api_key = create_api_key(&app.base).await;
-    }
-    app
+    started(base, models, data, Some(shutdown), signup_open).await
 }
 
 /// One server per test binary, shared by the tests that need no special configuration. It
@@ -231,19 +219,33 @@ pub async fn shared_app() -> &'static TestApp {
             });
         });
         let (base, models, data) = address_rx.await.expect("server started");
-        let mut app = TestApp {
-            base,
-            models_dir: models.path().to_owned(),
-            data_dir: data.path().to_owned(),
-            api_key: String::new(),
-            _dirs: vec![models, data],
-            _shutdown: None,
-        };
-        wait_ready(&app).await;
-        app.api_key = create_api_key(&app.base).await;
-        app
+        started(base, models, data, None, true).await
     })
     .await
+}
+
+/// The app once its server listens: waits for the model, then (when sign-up is open) signs a
+/// user up and gives the app their API key.
+async fn started(
+    base: String,
+    models: tempfile::TempDir,
+    data: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    with_key: bool,
+) -> TestApp {
+    let mut app = TestApp {
+        base,
+        models_dir: models.path().to_owned(),
+        data_dir: data.path().to_owned(),
+        api_key: String::new(),
+        _dirs: vec![models, data],
+        _shutdown: shutdown,
+    };
+    wait_ready(&app).await;
+    if with_key {
+        app.api_key = create_api_key(&app.base).await;
+    }
+    app
 }
 
 /// Signs a user up and creates an API key for them, over HTTP like a person would.
