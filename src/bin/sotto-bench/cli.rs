@@ -23,6 +23,12 @@ Several servers are measured level by level in turn (level 1 on each, then level
 ...), so that their ratio is taken side by side on a noisy machine. The first two servers
 give the ratio column.
 
+Then two scenarios on each server in turn: a --turns-turn conversation (does the last
+turn's time to first token stay close to the first's?) and a --long-prompt-token prompt
+arriving while --long-prompt-streams streams generate (how long do they stall?). With
+--llama-bench, llama.cpp's tg128 runs just before the first level, as the single-stream
+ceiling.
+
 Writes OUT/latest.md (table, machine, date, command line) and OUT/latest.png (total tokens/s
 against concurrency).
 
@@ -117,6 +123,36 @@ pub struct Args {
     )]
     pub font: PathBuf,
 
+    /// Also run llama.cpp's `llama-bench` (tg128: one sequence, 128 tokens, no server) on the
+    /// model with the same threads, just before the single-client level, as the ceiling for
+    /// one stream.
+    #[arg(long, value_name = "PATH")]
+    pub llama_bench: Option<PathBuf>,
+
+    /// Turns of the conversation scenario: one client sends each reply back with a follow-up
+    /// question, and the report compares the last turn's time to first token with the
+    /// first's (0 skips the scenario).
+    #[arg(long, default_value_t = 10)]
+    pub turns: usize,
+
+    /// Conversations per server in the conversation scenario (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub conversations: usize,
+
+    /// Prompt tokens of the long-prompt scenario: while --long-prompt-streams streams are
+    /// generating, one request with a prompt this long arrives; the report gives the streams'
+    /// longest gap between tokens while it is prefilled (0 skips the scenario).
+    #[arg(long, default_value_t = 2000)]
+    pub long_prompt: usize,
+
+    /// Streams already generating when the long prompt arrives.
+    #[arg(long, default_value_t = 4)]
+    pub long_prompt_streams: usize,
+
+    /// Repetitions of the long-prompt scenario per server (a new prompt each time).
+    #[arg(long, default_value_t = 3)]
+    pub long_prompt_runs: usize,
+
     /// A line for the report's notes (repeatable), e.g. llama-bench figures of the same run.
     #[arg(long, value_name = "TEXT")]
     pub note: Vec<String>,
@@ -142,6 +178,12 @@ impl Args {
         }
         if !(self.duration.is_finite() && self.duration > 0.0) {
             bail!("--duration must be a positive number of seconds");
+        }
+        if self.turns > 0 && self.conversations == 0 {
+            bail!("--conversations must be at least 1 (or --turns 0 to skip the scenario)");
+        }
+        if self.long_prompt > 0 && (self.long_prompt_streams == 0 || self.long_prompt_runs == 0) {
+            bail!("--long-prompt-streams and --long-prompt-runs must be at least 1");
         }
         if self.max_tokens < 2 {
             bail!("--max-tokens must be at least 2 to measure decoding speed");

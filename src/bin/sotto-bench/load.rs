@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 /// Varied prompts: short and long, prose, code and lists. Client `i` starts at prompt `i`.
-const PROMPTS: &[&str] = &[
+pub const PROMPTS: &[&str] = &[
     "Tell me a story about a lighthouse keeper who finds a message in a bottle.",
     "Explain how a hash map works, step by step, for a beginner programmer.",
     "Write a Python function that returns the n-th Fibonacci number, with comments.",
@@ -31,9 +31,14 @@ pub struct Plan {
 
 impl Plan {
     pub fn body(&self, prompt: &str, max_tokens: u32) -> Value {
+        self.chat_body(&json!([{ "role": "user", "content": prompt }]), max_tokens)
+    }
+
+    /// A request continuing a conversation: `messages` is the OpenAI list.
+    pub fn chat_body(&self, messages: &Value, max_tokens: u32) -> Value {
         let mut body = json!({
             "model": self.model,
-            "messages": [{ "role": "user", "content": prompt }],
+            "messages": messages,
             "max_tokens": max_tokens,
             "temperature": self.temperature,
             "seed": self.seed,
@@ -70,10 +75,24 @@ pub struct Sample {
     /// `usage.prompt_tokens` and `usage.prompt_tokens_details.cached_tokens`, when given.
     pub prompt_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
+    /// The text of the reply, for conversations that send it back.
+    pub reply: String,
     pub error: Option<String>,
 }
 
 impl Sample {
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            token_times: Vec::new(),
+            completion_tokens: 0,
+            prompt_tokens: None,
+            cached_tokens: None,
+            reply: String::new(),
+            error: None,
+        }
+    }
+
     pub fn first_token(&self) -> Option<Instant> {
         self.token_times.first().copied()
     }
@@ -146,15 +165,25 @@ pub async fn warm_up(client: &reqwest::Client, target: &Target, plan: &Plan) -> 
 
 /// Sends one streaming chat request and reads it to the end.
 pub async fn request(client: &reqwest::Client, target: &Target, body: &Value) -> Sample {
-    let mut sample = Sample {
-        started: Instant::now(),
-        token_times: Vec::new(),
-        completion_tokens: 0,
-        prompt_tokens: None,
-        cached_tokens: None,
-        error: None,
+    request_until(client, target, body, |_| {}, std::future::pending()).await
+}
+
+/// Like [`request`], but calls `on_token` with the number of text chunks so far after each
+/// one, and hangs up when `stop` completes first (which cancels the request on the server).
+/// A stopped request has no error; it just has fewer tokens.
+pub async fn request_until(
+    client: &reqwest::Client,
+    target: &Target,
+    body: &Value,
+    on_token: impl FnMut(usize),
+    stop: impl std::future::Future<Output = ()>,
+) -> Sample {
+    let mut sample = Sample::new();
+    let outcome = tokio::select! {
+        outcome = read_stream(client, target, body, &mut sample, on_token) => Some(outcome),
+        () = stop => None,
     };
-    if let Err(error) = read_stream(client, target, body, &mut sample).await {
+    if let Some(Err(error)) = outcome {
         sample.error = Some(format!("{error:#}"));
     }
     sample
@@ -165,6 +194,7 @@ async fn read_stream(
     target: &Target,
     body: &Value,
     sample: &mut Sample,
+    mut on_token: impl FnMut(usize),
 ) -> anyhow::Result<()> {
     let mut request = client
         .post(format!("{}/v1/chat/completions", target.url))
@@ -193,8 +223,10 @@ async fn read_stream(
                 anyhow::bail!("error event: {}", error["message"]);
             }
             let text = chunk["choices"][0]["delta"]["content"].as_str();
-            if text.is_some_and(|t| !t.is_empty()) {
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
                 sample.token_times.push(now);
+                sample.reply.push_str(text);
+                on_token(sample.token_times.len());
             }
             let counts = &chunk["usage"];
             if let Some(tokens) = counts["completion_tokens"].as_u64() {

@@ -3,7 +3,10 @@
 
 mod chart;
 mod cli;
+mod conversation;
+mod llama_bench;
 mod load;
+mod prefill_gap;
 mod report;
 mod servers;
 mod stats;
@@ -17,7 +20,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use cli::Args;
 use load::{Plan, Target};
-use report::{Report, ServerInfo};
+use report::{Report, Scenarios, ServerInfo};
 use servers::{Launch, Server};
 use stats::LevelStats;
 
@@ -64,8 +67,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         load::warm_up(&client, target, &plan).await?;
     }
 
+    let mut scenarios = Scenarios::default();
     let mut levels = Vec::new();
     for &clients in &args.levels {
+        if clients == 1 {
+            scenarios.tg128 = run_llama_bench(args);
+        }
         let mut level = Vec::new();
         for (server, target) in servers.iter().zip(&targets) {
             let stats = measure(&client, server, target, &plan, clients, args.duration()).await?;
@@ -86,7 +93,62 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         }
         levels.push(level);
     }
-    write_results(args, &servers, levels, load_before)
+    if args.turns > 0 {
+        for (server, target) in servers.iter().zip(&targets) {
+            let stats =
+                conversation::run(&client, target, &plan, args.turns, args.conversations).await;
+            eprintln!(
+                "conversation   {:<14} TTFT by turn (ms): {}  errors {}",
+                server.name,
+                stats
+                    .ttft_ms
+                    .iter()
+                    .map(|ms| format!("{ms:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                stats.errors
+            );
+            scenarios.conversations.push(stats);
+        }
+    }
+    if args.long_prompt > 0 {
+        for (server, target) in servers.iter().zip(&targets) {
+            let stats = prefill_gap::run(
+                &client,
+                target,
+                &plan,
+                args.long_prompt_streams,
+                args.long_prompt,
+                args.long_prompt_runs,
+            )
+            .await;
+            eprintln!(
+                "long prompt    {:<14} prefill {} ms, longest gap {} ms (steady {} ms)  errors {}",
+                server.name,
+                report::opt(stats.prefill_ms, 0),
+                report::opt(stats.longest_gap_ms, 0),
+                report::opt(stats.steady_gap_ms, 0),
+                stats.errors
+            );
+            scenarios.gaps.push(stats);
+        }
+    }
+    write_results(args, &servers, levels, scenarios, load_before)
+}
+
+/// tg128 of --llama-bench; a failure is reported and the run goes on without it.
+fn run_llama_bench(args: &Args) -> Option<llama_bench::Tg128> {
+    let binary = args.llama_bench.as_ref()?;
+    match llama_bench::run(binary, &args.model, args.threads(), 3) {
+        Ok(tg128) => {
+            eprintln!("llama-bench tg128 {:.1} tok/s", tg128.tokens_per_second);
+            Some(tg128)
+        }
+        Err(error) => {
+            eprintln!("warning: llama-bench: {error:#}");
+            None
+        }
+    }
 }
 
 /// One connection per request, as many clients do: a kept-alive connection may be closed by
@@ -160,6 +222,7 @@ fn write_results(
     args: &Args,
     servers: &[Server],
     levels: Vec<Vec<LevelStats>>,
+    scenarios: Scenarios,
     load_before: String,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
@@ -212,6 +275,7 @@ fn write_results(
             })
             .collect(),
         levels,
+        scenarios,
         notes: args.note.clone(),
         load_before,
         load_after: report::load_average(),

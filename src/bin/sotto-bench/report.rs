@@ -2,6 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::conversation::ConversationStats;
+use crate::llama_bench::Tg128;
+use crate::prefill_gap::GapStats;
 use crate::stats::LevelStats;
 
 /// One measured server as the report names it.
@@ -11,12 +14,21 @@ pub struct ServerInfo {
     pub command: Option<String>,
 }
 
+/// What was measured beside the load levels; per-server lists are in `servers` order.
+#[derive(Default)]
+pub struct Scenarios {
+    pub tg128: Option<Tg128>,
+    pub conversations: Vec<ConversationStats>,
+    pub gaps: Vec<GapStats>,
+}
+
 pub struct Report {
     pub command_line: String,
     pub settings: Vec<String>,
     pub servers: Vec<ServerInfo>,
     /// Per level, the stats of each server in `servers` order.
     pub levels: Vec<Vec<LevelStats>>,
+    pub scenarios: Scenarios,
     pub notes: Vec<String>,
     pub load_before: String,
     pub load_after: String,
@@ -66,6 +78,9 @@ impl Report {
             md.push_str("\nFirst error per server and level:\n\n");
             md.push_str(&errors);
         }
+        md.push_str(&self.single_stream());
+        md.push_str(&self.conversations());
+        md.push_str(&self.gaps());
         if !self.notes.is_empty() {
             md.push_str("\n## Notes\n\n");
             for note in &self.notes {
@@ -117,6 +132,111 @@ impl Report {
         md
     }
 
+    /// Each server's single-client decode speed against llama-bench's tg128.
+    fn single_stream(&self) -> String {
+        let Some(tg128) = &self.scenarios.tg128 else {
+            return String::new();
+        };
+        let mut md = format!(
+            "\n## Single stream against llama-bench\n\n`{}`: tg128 {:.1} ± {:.1} tokens/s \
+             (run just before the 1-client level).\n\n\
+             | Server | Per-stream tok/s at 1 client | ÷ tg128 |\n|---|---:|---:|\n",
+            tg128.command, tg128.tokens_per_second, tg128.stddev
+        );
+        let single = self
+            .levels
+            .iter()
+            .find(|l| l.first().is_some_and(|s| s.clients == 1));
+        for (stats, server) in single.into_iter().flatten().zip(&self.servers) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                server.name,
+                opt(stats.per_stream_tps, 1),
+                opt(
+                    ratio(stats.per_stream_tps, Some(tg128.tokens_per_second)),
+                    2
+                )
+            );
+        }
+        md
+    }
+
+    fn conversations(&self) -> String {
+        let Some(first) = self.scenarios.conversations.first() else {
+            return String::new();
+        };
+        let turns = first.ttft_ms.len().max(1);
+        let mut md = format!(
+            "\n## Conversation\n\nOne client, {} conversations of {} turns each, one after \
+             the other; every turn sends the whole conversation so far (the server's own \
+             replies included) plus a new question. Time to first token by turn, median over \
+             the conversations, in ms; growth is the last turn's over the first's.\n\n\
+             | Server | {} | Growth | Last prompt tokens | Last cached tokens | Errors |\n\
+             |---|{}---:|---:|---:|---:|\n",
+            first.conversations,
+            turns,
+            (1..=turns)
+                .map(|t| format!("Turn {t}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---:|".repeat(turns),
+        );
+        for (stats, server) in self.scenarios.conversations.iter().zip(&self.servers) {
+            let ttfts: Vec<String> = (0..turns)
+                .map(|t| opt(stats.ttft_ms.get(t).copied(), 0))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                server.name,
+                ttfts.join(" | "),
+                opt(stats.growth(), 2),
+                opt(stats.last_prompt_tokens, 0),
+                opt(stats.last_cached_tokens, 0),
+                stats.errors
+            );
+        }
+        md.push_str(&scenario_errors(
+            self.scenarios.conversations.iter().map(|s| &s.first_error),
+            &self.servers,
+        ));
+        md
+    }
+
+    fn gaps(&self) -> String {
+        let Some(first) = self.scenarios.gaps.first() else {
+            return String::new();
+        };
+        let mut md = format!(
+            "\n## Long prompt while streams run\n\n{} streams are generating when a request \
+             with a long prompt arrives ({} runs per server, a new prompt each time). Prefill: \
+             the long request's time to first token (median). Longest gap: the longest time \
+             between two tokens of a running stream while it was prefilled (worst over the \
+             runs); steady: the same in the second before it arrived.\n\n\
+             | Server | Long prompt tokens | Prefill ms | Longest gap ms | Steady gap ms | Errors |\n\
+             |---|---:|---:|---:|---:|---:|\n",
+            first.streams, first.runs
+        );
+        for (stats, server) in self.scenarios.gaps.iter().zip(&self.servers) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                server.name,
+                opt(stats.prompt_tokens, 0),
+                opt(stats.prefill_ms, 0),
+                opt(stats.longest_gap_ms, 0),
+                opt(stats.steady_gap_ms, 0),
+                stats.errors
+            );
+        }
+        md.push_str(&scenario_errors(
+            self.scenarios.gaps.iter().map(|s| &s.first_error),
+            &self.servers,
+        ));
+        md
+    }
+
     fn first_errors(&self) -> Option<String> {
         let mut md = String::new();
         for level in &self.levels {
@@ -130,7 +250,21 @@ impl Report {
     }
 }
 
-fn opt(value: Option<f64>, decimals: usize) -> String {
+/// "First error" lines of a scenario, one per server that had one.
+fn scenario_errors<'a>(
+    errors: impl Iterator<Item = &'a Option<String>>,
+    servers: &[ServerInfo],
+) -> String {
+    let mut md = String::new();
+    for (error, server) in errors.zip(servers) {
+        if let Some(error) = error {
+            let _ = writeln!(md, "\nFirst error on {}: {error}", server.name);
+        }
+    }
+    md
+}
+
+pub fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.decimals$}"))
 }
 

@@ -129,6 +129,7 @@ mod tests {
             completion_tokens: tokens,
             prompt_tokens: Some(10),
             cached_tokens: Some(4),
+            reply: String::new(),
             error: None,
         }
     }
