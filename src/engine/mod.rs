@@ -3,6 +3,7 @@
 //! through [`Engine`], a cheap, clonable handle.
 
 mod cache;
+mod pacing;
 mod sampling;
 mod sequence;
 mod text;

@@ -13,14 +13,12 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 
 use super::cache::{CacheOwner, PromptCache};
+use super::pacing::PrefillPacer;
 use super::sequence::{Job, Sequence};
 use super::{EngineConfig, EngineStats, Event};
 
 /// Most tokens one decode step takes.
 const BATCH_TOKENS: u32 = 512;
-/// Prompt tokens per step while other sequences are generating, so a long prompt delays
-/// their next token by a bounded amount instead of freezing them.
-const PREFILL_CHUNK_WHILE_DECODING: usize = 64;
 
 pub(super) enum Command {
     Generate(Job),
@@ -90,6 +88,9 @@ struct Scheduler<'m> {
     waiting: VecDeque<Job>,
     cache: PromptCache,
     batch: LlamaBatch<'static>,
+    pacer: PrefillPacer,
+    /// Slots with prompt tokens left, shortest first; kept to avoid allocating every step.
+    prefilling: Vec<usize>,
     piece: Vec<u8>,
     last_expiry: Instant,
 }
@@ -108,6 +109,8 @@ impl<'m> Scheduler<'m> {
             waiting: VecDeque::new(),
             cache,
             batch: LlamaBatch::new(BATCH_TOKENS.max(config.parallel) as usize, 1),
+            pacer: PrefillPacer::default(),
+            prefilling: Vec::with_capacity(config.parallel as usize),
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
         }
@@ -227,52 +230,15 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    /// One decode: every generating sequence's next token, then prompt chunks.
+    /// One decode: every generating sequence's next token, then prompt chunks, paced so the
+    /// generating ones are not held up for long, shortest prompt first so that short prompts
+    /// get their first token without waiting behind a long one.
     fn step(&mut self, context: &mut LlamaContext) {
+        let started = Instant::now();
         self.batch.clear();
-        let mut generating = 0;
-        for seq in self.slots.iter_mut().flatten() {
-            if let Some(token) = seq.next_token {
-                if self
-                    .batch
-                    .add(token, seq.position(), &[seq.seq_id], true)
-                    .is_err()
-                {
-                    continue;
-                }
-                seq.next_token = None;
-                seq.kv_tokens.push(token);
-                seq.logits_at = Some(self.batch.n_tokens() - 1);
-                generating += 1;
-            }
-        }
+        let generating = self.add_generated_tokens();
         let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
-        let mut budget = capacity.saturating_sub(generating);
-        if generating > 0 {
-            budget = budget.min(PREFILL_CHUNK_WHILE_DECODING);
-        }
-        for seq in self.slots.iter_mut().flatten() {
-            // Indices, not a copied chunk: this runs for every sequence at every step.
-            let take = seq.prompt_remaining().len().min(budget);
-            let ends_prompt = take == seq.prompt_remaining().len();
-            for offset in 0..take {
-                let token = seq.prompt_remaining()[0];
-                let last = ends_prompt && offset + 1 == take;
-                if self
-                    .batch
-                    .add(token, seq.position(), &[seq.seq_id], last)
-                    .is_err()
-                {
-                    break;
-                }
-                seq.kv_tokens.push(token);
-                seq.prompt_sent += 1;
-                budget -= 1;
-                if last {
-                    seq.logits_at = Some(self.batch.n_tokens() - 1);
-                }
-            }
-        }
+        let prompt_tokens = self.add_prompt_chunks(self.pacer.budget(generating, capacity));
         if self.batch.n_tokens() == 0 {
             return;
         }
@@ -282,6 +248,82 @@ impl<'m> Scheduler<'m> {
             self.fail_all(context);
             return;
         }
+        self.sample_all(context);
+        self.pacer
+            .record(generating, prompt_tokens, started.elapsed());
+    }
+
+    /// Puts every generating sequence's last sampled token in the batch; returns how many.
+    fn add_generated_tokens(&mut self) -> usize {
+        let mut generating = 0;
+        for seq in self.slots.iter_mut().flatten() {
+            let Some(token) = seq.next_token else {
+                continue;
+            };
+            if self
+                .batch
+                .add(token, seq.position(), &[seq.seq_id], true)
+                .is_err()
+            {
+                continue;
+            }
+            seq.next_token = None;
+            seq.kv_tokens.push(token);
+            seq.logits_at = Some(self.batch.n_tokens() - 1);
+            generating += 1;
+        }
+        generating
+    }
+
+    /// Adds up to `budget` prompt tokens, shortest remaining prompt first; returns how many.
+    fn add_prompt_chunks(&mut self, budget: usize) -> usize {
+        let slots = &self.slots;
+        self.prefilling.clear();
+        self.prefilling.extend((0..slots.len()).filter(|&i| {
+            slots[i]
+                .as_ref()
+                .is_some_and(|seq| !seq.prompt_remaining().is_empty())
+        }));
+        self.prefilling.sort_by_key(|&i| {
+            slots[i]
+                .as_ref()
+                .map_or(usize::MAX, |seq| seq.prompt_remaining().len())
+        });
+        let mut added = 0;
+        for &index in &self.prefilling {
+            let Some(seq) = self.slots[index].as_mut() else {
+                continue;
+            };
+            // Indices, not a copied chunk: this runs for every sequence at every step.
+            let take = seq.prompt_remaining().len().min(budget - added);
+            let ends_prompt = take == seq.prompt_remaining().len();
+            for offset in 0..take {
+                let token = seq.prompt_remaining()[0];
+                let last = ends_prompt && offset + 1 == take;
+                if self
+                    .batch
+                    .add(token, seq.position(), &[seq.seq_id], last)
+                    .is_err()
+                {
+                    return added;
+                }
+                seq.kv_tokens.push(token);
+                seq.prompt_sent += 1;
+                added += 1;
+                if last {
+                    seq.logits_at = Some(self.batch.n_tokens() - 1);
+                }
+            }
+            if added == budget {
+                break;
+            }
+        }
+        added
+    }
+
+    /// Samples every sequence whose logits the last decode produced; hands finished ones'
+    /// cells to the prompt cache and tells their clients.
+    fn sample_all(&mut self, context: &mut LlamaContext) {
         for index in 0..self.slots.len() {
             let Some(seq) = self.slots[index].as_mut() else {
                 continue;
