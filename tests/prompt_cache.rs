@@ -9,10 +9,17 @@ use common::{client, create_api_key, message_text, spawn_app, TestApp, MODEL};
 use serde_json::{json, Value};
 
 async fn chat_as(app: &TestApp, key: &str, messages: &Value) -> Value {
+    chat_long(app, key, messages, 24).await
+}
+
+async fn chat_long(app: &TestApp, key: &str, messages: &Value, max_tokens: u32) -> Value {
+    let body = json!({
+        "model": MODEL, "messages": messages, "temperature": 0, "max_tokens": max_tokens,
+    });
     let response = client()
         .post(app.url("/v1/chat/completions"))
         .bearer_auth(key)
-        .json(&json!({ "model": MODEL, "messages": messages, "temperature": 0, "max_tokens": 24 }))
+        .json(&body)
         .send()
         .await
         .expect("chat");
@@ -114,4 +121,48 @@ async fn cache_mb_zero_disables_the_cache() {
     let again = chat_as(&app, &app.api_key, &messages).await;
     assert_eq!(cached(&again), 0);
     assert_eq!(app.model_health().await["cached_conversations"], 0);
+}
+
+#[tokio::test]
+async fn a_new_conversation_gets_a_copy_of_a_shared_system_prompt_and_the_old_one_stays() {
+    let app = spawn_app(|config| config.parallel = 2).await;
+    let key = app.api_key.clone();
+    let system = json!({
+        "role": "system",
+        "content": "You are a meticulous travel planner. Answer in short bullet points, give \
+                    prices in euros, mention opening hours when they matter, and never invent \
+                    places that do not exist.",
+    });
+    let ask = |question: &str| json!([system, { "role": "user", "content": question }]);
+
+    // Long enough that the system prompt is a small part of the cached conversation.
+    let mut trip = ask("Plan one day in Lisbon.");
+    let first = chat_long(&app, &key, &trip, 96).await;
+
+    // A different conversation with the same long system prompt (over 40 tokens): the cached
+    // one is kept, and the new one still starts from a copy of the shared prefix.
+    let other = chat_as(&app, &key, &ask("What should I pack for Oslo in winter?")).await;
+    assert!(
+        cached(&other) >= 40,
+        "the new conversation re-used only {} tokens",
+        cached(&other)
+    );
+    assert_eq!(app.model_health().await["cached_conversations"], 2);
+    let cold = spawn_app(|config| config.parallel = 2).await;
+    let fresh = chat_as(
+        &cold,
+        &cold.api_key,
+        &ask("What should I pack for Oslo in winter?"),
+    )
+    .await;
+    assert_eq!(cached(&fresh), 0);
+    assert_eq!(message_text(&other), message_text(&fresh));
+
+    // And the first conversation's next turn still finds all of it.
+    trip.as_array_mut().expect("array").extend([
+        json!({ "role": "assistant", "content": message_text(&first) }),
+        json!({ "role": "user", "content": "And the evening?" }),
+    ]);
+    let next = chat_as(&app, &key, &trip).await;
+    assert!(cached(&next) >= first["usage"]["prompt_tokens"].as_u64().expect("tokens"));
 }

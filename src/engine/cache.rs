@@ -32,12 +32,18 @@ pub struct Placement {
     pub reuse: usize,
     /// Whether cells beyond `reuse` must be removed first.
     pub trim: bool,
+    /// The owner's slot whose cells to copy into `slot` first (then trimmed to `reuse`): a
+    /// new conversation sharing a long prefix (a system prompt) with a cached one gets the
+    /// prefix without prefilling it or overwriting that conversation.
+    pub copy_from: Option<usize>,
 }
 
 pub struct PromptCache {
     warm: Vec<Option<Warm>>,
     budget_tokens: usize,
     idle: Duration,
+    /// Shortest shared prefix worth copying a whole slot's cells for.
+    min_copy_tokens: usize,
 }
 
 impl PromptCache {
@@ -46,11 +52,19 @@ impl PromptCache {
             warm: (0..slots).map(|_| None).collect(),
             budget_tokens,
             idle,
+            min_copy_tokens: usize::MAX,
         }
     }
 
+    /// Lets `place` copy a shared prefix of at least `tokens` tokens from one slot to another.
+    pub fn with_prefix_copy(mut self, tokens: usize) -> Self {
+        self.min_copy_tokens = tokens.max(1);
+        self
+    }
+
     /// Chooses a free slot for a prompt: the owner's slot sharing the longest prefix, else an
-    /// empty slot, else the least recently used one (whose cells are then discarded).
+    /// empty slot (given a copy of that shared prefix when it is long enough), else the least
+    /// recently used one (whose cells are then discarded).
     pub fn place(
         &mut self,
         free: &[usize],
@@ -80,6 +94,16 @@ impl PromptCache {
                     slot,
                     reuse,
                     trim: cached > reuse,
+                    copy_from: None,
+                });
+            }
+            if let Some(empty) = empty.filter(|_| reuse >= self.min_copy_tokens) {
+                self.touch(slot);
+                return Some(Placement {
+                    slot: empty,
+                    reuse,
+                    trim: true,
+                    copy_from: Some(slot),
                 });
             }
         }
@@ -93,7 +117,15 @@ impl PromptCache {
             slot,
             reuse: 0,
             trim,
+            copy_from: None,
         })
+    }
+
+    /// Marks a slot's cached prefix as just used, so it is not the next one evicted.
+    fn touch(&mut self, slot: usize) {
+        if let Some(warm) = self.warm[slot].as_mut() {
+            warm.last_used = Instant::now();
+        }
     }
 
     /// Records what a slot's cells hold after a sequence finished. Returns the slots whose
@@ -188,7 +220,8 @@ mod tests {
             Some(Placement {
                 slot: 1,
                 reuse: 0,
-                trim: false
+                trim: false,
+                copy_from: None
             })
         );
         let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]));
@@ -197,7 +230,8 @@ mod tests {
             Some(Placement {
                 slot: 0,
                 reuse: 4,
-                trim: false
+                trim: false,
+                copy_from: None
             })
         );
     }
@@ -211,7 +245,8 @@ mod tests {
             Some(Placement {
                 slot: 0,
                 reuse: 2,
-                trim: true
+                trim: true,
+                copy_from: None
             })
         );
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
@@ -220,7 +255,8 @@ mod tests {
             Some(Placement {
                 slot: 0,
                 reuse: 2,
-                trim: true
+                trim: true,
+                copy_from: None
             })
         );
     }
@@ -236,7 +272,8 @@ mod tests {
             Some(Placement {
                 slot: 1,
                 reuse: 0,
-                trim: false
+                trim: false,
+                copy_from: None
             })
         );
         // With no empty slot left, the partial match is still better than nothing.
@@ -246,9 +283,30 @@ mod tests {
             Some(Placement {
                 slot: 0,
                 reuse: 2,
-                trim: true
+                trim: true,
+                copy_from: None
             })
         );
+    }
+
+    #[test]
+    fn a_long_shared_prefix_is_copied_into_an_empty_slot() {
+        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60)).with_prefix_copy(3);
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6, 7, 8]));
+        // Three shared tokens (a system prompt) of an eight-token conversation: copied.
+        assert_eq!(
+            cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 3, 9, 9])),
+            Some(Placement {
+                slot: 1,
+                reuse: 3,
+                trim: true,
+                copy_from: Some(0)
+            })
+        );
+        // The source keeps its conversation; nobody else gets a copy of it.
+        assert_eq!(cache.cached_slots(), 1);
+        let bob = cache.place(&[0], Some(BOB), &tokens(&[1, 2, 3, 9, 9]));
+        assert_eq!(bob.map(|p| (p.reuse, p.copy_from)), Some((0, None)));
     }
 
     #[test]

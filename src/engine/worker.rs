@@ -52,7 +52,8 @@ pub(super) fn run(
     if ready.send(Ok(slot_context)).is_err() {
         return;
     }
-    let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle);
+    let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle)
+        .with_prefix_copy(min_copy_tokens(model, slot_context));
     Scheduler::new(model, config, cache, stats).run(&mut context, &commands);
 }
 
@@ -75,6 +76,26 @@ fn create_context(model: &LlamaModel, config: EngineConfig) -> Result<LlamaConte
         .map_err(|e| format!("creating the llama.cpp context: {e}"))
 }
 
+/// The shortest shared prefix worth copying between slots. llama.cpp copies a slot's whole
+/// KV stream (`slot_context` cells), so a short prefix is cheaper to prefill again. A prompt
+/// token costs about 2 FLOPs per weight, a copied cell its bytes; taking the CPU's compute
+/// as ~10 times its copy bandwidth (FLOP/s over B/s), copying wins above this many tokens.
+fn min_copy_tokens(model: &LlamaModel, slot_context: u32) -> usize {
+    const MIN_TOKENS: usize = 16;
+    let stream_bytes = kv_bytes_per_token(model) as u64 * u64::from(slot_context);
+    let break_even = stream_bytes.saturating_mul(5) / model.n_params().max(1);
+    usize::try_from(break_even).map_or(usize::MAX, |tokens| tokens.max(MIN_TOKENS))
+}
+
+/// Positions a sliding-window model attends back to (0: the whole context), from the GGUF
+/// metadata llama.cpp itself reads.
+fn sliding_window(model: &LlamaModel) -> usize {
+    let window = model
+        .meta_val_str("general.architecture")
+        .and_then(|arch| model.meta_val_str(&format!("{arch}.attention.sliding_window")));
+    window.ok().and_then(|w| w.parse().ok()).unwrap_or(0)
+}
+
 /// KV cache bytes one token takes (K and V, f16, every layer).
 fn kv_bytes_per_token(model: &LlamaModel) -> usize {
     let head_dim = model.n_embd() as usize / (model.n_head().max(1) as usize);
@@ -89,6 +110,8 @@ struct Scheduler<'m> {
     cache: PromptCache,
     batch: LlamaBatch<'static>,
     pacer: PrefillPacer,
+    /// The model's attention window (0 if it attends to the whole context).
+    sliding_window: usize,
     /// Slots with prompt tokens left, shortest first; kept to avoid allocating every step.
     prefilling: Vec<usize>,
     piece: Vec<u8>,
@@ -110,6 +133,7 @@ impl<'m> Scheduler<'m> {
             cache,
             batch: LlamaBatch::new(BATCH_TOKENS.max(config.parallel) as usize, 1),
             pacer: PrefillPacer::default(),
+            sliding_window: sliding_window(model),
             prefilling: Vec::with_capacity(config.parallel as usize),
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
@@ -218,8 +242,15 @@ impl<'m> Scheduler<'m> {
             };
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
             let mut reuse = placement.reuse;
+            if let Some(source) = placement.copy_from {
+                reuse = copy_cells(context, source, seq_id, reuse);
+            }
             if placement.trim && !trim_cells(context, seq_id, reuse) {
                 // Some caches (sliding-window or recurrent models) cannot cut a sequence short.
+                reuse = 0;
+            }
+            if reuse > 0 && !prefix_intact(context, seq_id, reuse, self.sliding_window) {
+                clear_cells(context, seq_id);
                 reuse = 0;
             }
             stats
@@ -358,6 +389,39 @@ impl<'m> Scheduler<'m> {
             }
         }
     }
+}
+
+/// Copies all of `source`'s cells into `seq_id` (which `trim_cells` then cuts to the shared
+/// prefix); returns the tokens re-used, 0 if the copy failed. llama.cpp copies whole KV
+/// streams between sequences, at the next decode.
+fn copy_cells(context: &mut LlamaContext, source: usize, seq_id: i32, reuse: usize) -> usize {
+    let source = i32::try_from(source).unwrap_or(i32::MAX);
+    match context.copy_kv_cache_seq(source, seq_id, None, None) {
+        Ok(()) => reuse,
+        Err(error) => {
+            tracing::error!(%error, seq = seq_id, "copying KV cells failed");
+            0
+        }
+    }
+}
+
+/// Whether the cells of positions a continuation at `reuse` attends to are all there: with a
+/// sliding window, llama.cpp drops cells older than the window, which a prefix cut shorter
+/// than the conversation that filled the slot may need again.
+fn prefix_intact(context: &LlamaContext, seq_id: i32, reuse: usize, window: usize) -> bool {
+    let needed_from = if window > 0 {
+        reuse.saturating_sub(window)
+    } else {
+        0
+    };
+    let (first, last) = (
+        context.kv_cache_seq_pos_min(seq_id),
+        context.kv_cache_seq_pos_max(seq_id),
+    );
+    let (Ok(first), Ok(last)) = (usize::try_from(first), usize::try_from(last)) else {
+        return false;
+    };
+    first <= needed_from && last + 1 >= reuse
 }
 
 fn clear_slots(context: &mut LlamaContext, slots: &[usize]) {
