@@ -149,6 +149,12 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     pub long_prompt_streams: usize,
 
+    /// `max_tokens` of the streams running in the long-prompt scenario: enough to outlast the
+    /// prefill (they are stopped once the long prompt has its first token), within the
+    /// server's context per slot.
+    #[arg(long, default_value_t = 1024)]
+    pub long_prompt_stream_tokens: u32,
+
     /// Repetitions of the long-prompt scenario per server (a new prompt each time).
     #[arg(long, default_value_t = 3)]
     pub long_prompt_runs: usize,

@@ -36,6 +36,9 @@ pub struct ConversationStats {
     pub conversations: usize,
     /// Median over conversations of each turn's time to first token, in ms.
     pub ttft_ms: Vec<f64>,
+    /// The very first turn's, when nothing was cached yet. Later conversations' first turns
+    /// may find the chat template's preamble (a default system prompt) cached.
+    pub cold_ttft_ms: Option<f64>,
     /// The last turn's prompt tokens and cached prompt tokens (medians), when the server says.
     pub last_prompt_tokens: Option<f64>,
     pub last_cached_tokens: Option<f64>,
@@ -48,6 +51,12 @@ impl ConversationStats {
     pub fn growth(&self) -> Option<f64> {
         let (first, last) = (self.ttft_ms.first()?, self.ttft_ms.last()?);
         (*first > 0.0).then(|| last / first)
+    }
+
+    /// Last turn's time to first token over the cold first turn's.
+    pub fn growth_from_cold(&self) -> Option<f64> {
+        let (cold, last) = (self.cold_ttft_ms?, self.ttft_ms.last()?);
+        (cold > 0.0).then(|| last / cold)
     }
 }
 
@@ -77,7 +86,11 @@ pub async fn run(
             let sample = load::request(client, target, &body).await;
             let first = sample.first_token();
             if let (None, Some(first)) = (&sample.error, first) {
-                ttfts.push(first.duration_since(sample.started).as_secs_f64() * 1e3);
+                let ms = first.duration_since(sample.started).as_secs_f64() * 1e3;
+                if index == 0 && turn == 0 {
+                    stats.cold_ttft_ms = Some(ms);
+                }
+                ttfts.push(ms);
                 if turn + 1 == turns {
                     prompts.extend(sample.prompt_tokens.map(|t| t as f64));
                     cached.extend(sample.cached_tokens.map(|t| t as f64));

@@ -205,7 +205,12 @@ async fn read_stream(
     let response = request.send().await?;
     let status = response.status();
     if !status.is_success() {
-        anyhow::bail!("HTTP {status}");
+        // OpenAI-shaped servers say why in error.message.
+        let body: Value = response.json().await.unwrap_or_default();
+        match body["error"]["message"].as_str() {
+            Some(message) => anyhow::bail!("HTTP {status}: {message}"),
+            None => anyhow::bail!("HTTP {status}"),
+        }
     }
     let mut stream = response.bytes_stream();
     let mut events = SseBuffer::default();

@@ -113,15 +113,13 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     if args.long_prompt > 0 {
         for (server, target) in servers.iter().zip(&targets) {
-            let stats = prefill_gap::run(
-                &client,
-                target,
-                &plan,
-                args.long_prompt_streams,
-                args.long_prompt,
-                args.long_prompt_runs,
-            )
-            .await;
+            let setup = prefill_gap::GapSetup {
+                streams: args.long_prompt_streams,
+                stream_tokens: args.long_prompt_stream_tokens,
+                prompt_tokens: args.long_prompt,
+                runs: args.long_prompt_runs,
+            };
+            let stats = prefill_gap::run(&client, target, &plan, &setup).await;
             eprintln!(
                 "long prompt    {:<14} prefill {} ms, longest gap {} ms (steady {} ms)  errors {}",
                 server.name,

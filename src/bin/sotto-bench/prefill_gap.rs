@@ -11,12 +11,24 @@ use tokio::task::JoinSet;
 use crate::load::{self, Plan, Sample, Target, PROMPTS};
 use crate::stats::percentile;
 
-/// Tokens each running stream asks for: enough to outlast any prefill measured here (they are
-/// stopped as soon as the long request has its first token).
-const STREAM_TOKENS: u32 = 1024;
-/// Tokens a stream must have emitted before the long prompt is sent: it is then in steady
-/// decoding, past its own prefill.
+/// Tokens a stream must have emitted before it counts as decoding, past its own prefill.
 const WARM_TOKENS: usize = 8;
+/// How long the streams decode undisturbed before the long prompt is sent: the window in
+/// which the steady gap is measured.
+const STEADY: Duration = Duration::from_secs(1);
+
+/// The scenario's shape.
+#[derive(Debug, Clone, Copy)]
+pub struct GapSetup {
+    /// Streams generating when the long prompt arrives.
+    pub streams: usize,
+    /// Their `max_tokens`: enough to outlast the prefill (they are stopped once the long
+    /// request has its first token).
+    pub stream_tokens: u32,
+    /// About how many tokens the long prompt has.
+    pub prompt_tokens: usize,
+    pub runs: usize,
+}
 
 /// What the report shows for the scenario on one server.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +42,8 @@ pub struct GapStats {
     /// Longest gap between two tokens of a running stream while the long prompt was being
     /// prefilled, over all runs, ms.
     pub longest_gap_ms: Option<f64>,
-    /// The same for the second before the long prompt was sent: the gap without it.
+    /// The same for the second before the long prompt was sent (all streams decoding): the
+    /// gap without it.
     pub steady_gap_ms: Option<f64>,
     pub errors: usize,
     pub first_error: Option<String>,
@@ -42,10 +55,14 @@ pub async fn run(
     client: &reqwest::Client,
     target: &Target,
     plan: &Plan,
-    streams: usize,
-    prompt_tokens: usize,
-    runs: usize,
+    setup: &GapSetup,
 ) -> GapStats {
+    let GapSetup {
+        streams,
+        stream_tokens,
+        prompt_tokens,
+        runs,
+    } = *setup;
     let mut stats = GapStats {
         runs,
         streams,
@@ -64,7 +81,7 @@ pub async fn run(
     for index in 0..runs {
         // A different text every run, so no run finds the previous one in a prompt cache.
         let prompt = long_prompt(words, 1 + index as u64);
-        let outcome = run_once(client, target, plan, streams, &prompt).await;
+        let outcome = run_once(client, target, plan, (streams, stream_tokens), &prompt).await;
         for error in outcome.errors {
             stats.errors += 1;
             stats.first_error.get_or_insert(error);
@@ -77,7 +94,7 @@ pub async fn run(
         for stream in &outcome.streams {
             let inside = longest_gap(&stream.token_times, window.0, window.1);
             longest = max(longest, inside);
-            let before = window.0 - Duration::from_secs(1);
+            let before = window.0 - STEADY;
             steady = max(steady, longest_gap(&stream.token_times, before, window.0));
         }
     }
@@ -102,7 +119,7 @@ async fn run_once(
     client: &reqwest::Client,
     target: &Target,
     plan: &Plan,
-    streams: usize,
+    (streams, stream_tokens): (usize, u32),
     prompt: &str,
 ) -> Outcome {
     let (stop, stopped) = watch::channel(false);
@@ -110,7 +127,7 @@ async fn run_once(
     let mut tasks = JoinSet::new();
     for index in 0..streams {
         let (client, target) = (client.clone(), target.clone());
-        let body = plan.body(PROMPTS[index % PROMPTS.len()], STREAM_TOKENS);
+        let body = plan.body(PROMPTS[index % PROMPTS.len()], stream_tokens);
         let (warm_tx, mut stopped) = (warm_tx.clone(), stopped.clone());
         tasks.spawn(async move {
             let on_token = |count| {
@@ -128,6 +145,9 @@ async fn run_once(
     let mut warm = 0;
     while warm < streams && warm_rx.recv().await.is_some() {
         warm += 1;
+    }
+    if warm == streams {
+        tokio::time::sleep(STEADY).await;
     }
     let long = (warm == streams).then(|| plan.body(prompt, 4));
     let sample = match &long {

@@ -171,9 +171,12 @@ impl Report {
             "\n## Conversation\n\nOne client, {} conversations of {} turns each, one after \
              the other; every turn sends the whole conversation so far (the server's own \
              replies included) plus a new question. Time to first token by turn, median over \
-             the conversations, in ms; growth is the last turn's over the first's.\n\n\
-             | Server | {} | Growth | Last prompt tokens | Last cached tokens | Errors |\n\
-             |---|{}---:|---:|---:|---:|\n",
+             the conversations, in ms; growth is the last turn's over the first's. Cold: the \
+             first conversation's first turn, when the server had nothing cached; later first \
+             turns may re-use the chat template's cached preamble (a default system prompt).\n\n\
+             | Server | {} | Growth | Cold turn 1 | Growth from cold | Last prompt tokens \
+             | Last cached tokens | Errors |\n\
+             |---|{}---:|---:|---:|---:|---:|---:|\n",
             first.conversations,
             turns,
             (1..=turns)
@@ -188,10 +191,12 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 server.name,
                 ttfts.join(" | "),
                 opt(stats.growth(), 2),
+                opt(stats.cold_ttft_ms, 0),
+                opt(stats.growth_from_cold(), 2),
                 opt(stats.last_prompt_tokens, 0),
                 opt(stats.last_cached_tokens, 0),
                 stats.errors
