@@ -78,25 +78,26 @@ async fn the_benchmark_reports_every_level_and_scenario_of_a_running_sotto() {
 
 /// The cells of the table row for `clients` and `server`.
 fn table_row(report: &str, clients: u32, server: &str) -> Option<Vec<String>> {
-    report.lines().find_map(|line| {
-        let cells: Vec<String> = line
-            .trim_matches('|')
-            .split('|')
-            .map(|cell| cell.trim().to_owned())
-            .collect();
-        (cells.len() >= 8 && cells[0] == clients.to_string() && cells[1] == server).then_some(cells)
-    })
+    report
+        .lines()
+        .map(cells)
+        .find(|cells| cells.len() >= 8 && cells[0] == clients.to_string() && cells[1] == server)
 }
 
 /// The cells of `server`'s row in the first table after `heading`.
 fn row_after(report: &str, heading: &str, server: &str) -> Option<Vec<String>> {
     let section = &report[report.find(heading)?..];
-    section.lines().find_map(|line| {
-        let cells: Vec<String> = line
-            .trim_matches('|')
-            .split('|')
-            .map(|cell| cell.trim().to_owned())
-            .collect();
-        (line.starts_with('|') && cells[0] == server).then_some(cells)
-    })
+    section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .map(cells)
+        .find(|cells| cells[0] == server)
+}
+
+/// A markdown table line's cells, trimmed.
+fn cells(line: &str) -> Vec<String> {
+    line.trim_matches('|')
+        .split('|')
+        .map(|cell| cell.trim().to_owned())
+        .collect()
 }

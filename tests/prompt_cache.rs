@@ -79,16 +79,7 @@ async fn revoking_a_key_drops_what_it_cached() {
     // A key created on the account page, so it can be revoked there.
     let email = format!("cache-{}@example.com", common::uuid_like());
     let cookie = common::signup(&app.base, &email, "correct horse battery").await;
-    let created: Value = client()
-        .post(app.url("/account/keys"))
-        .header("cookie", &cookie)
-        .json(&json!({ "name": "soon revoked" }))
-        .send()
-        .await
-        .expect("key")
-        .json()
-        .await
-        .expect("json");
+    let created = common::create_key_for(&app.base, &cookie, "soon revoked").await;
     let key = created["new_key"].as_str().expect("key");
     let id = created["keys"][0]["id"].as_i64().expect("id");
 

@@ -207,6 +207,16 @@ mod tests {
         ids.iter().map(|&id| LlamaToken(id)).collect()
     }
 
+    /// A placement that copies nothing from another slot.
+    fn in_place(slot: usize, reuse: usize, trim: bool) -> Option<Placement> {
+        Some(Placement {
+            slot,
+            reuse,
+            trim,
+            copy_from: None,
+        })
+    }
+
     const ALICE: CacheOwner = CacheOwner([1; 32]);
     const BOB: CacheOwner = CacheOwner([2; 32]);
 
@@ -215,25 +225,9 @@ mod tests {
         let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
         assert!(cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4])).is_empty());
         let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]));
-        assert_eq!(
-            bob,
-            Some(Placement {
-                slot: 1,
-                reuse: 0,
-                trim: false,
-                copy_from: None
-            })
-        );
+        assert_eq!(bob, in_place(1, 0, false));
         let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]));
-        assert_eq!(
-            alice,
-            Some(Placement {
-                slot: 0,
-                reuse: 4,
-                trim: false,
-                copy_from: None
-            })
-        );
+        assert_eq!(alice, in_place(0, 4, false));
     }
 
     #[test]
@@ -242,22 +236,12 @@ mod tests {
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]));
         assert_eq!(
             cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9])),
-            Some(Placement {
-                slot: 0,
-                reuse: 2,
-                trim: true,
-                copy_from: None
-            })
+            in_place(0, 2, true)
         );
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
         assert_eq!(
             cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3])),
-            Some(Placement {
-                slot: 0,
-                reuse: 2,
-                trim: true,
-                copy_from: None
-            })
+            in_place(0, 2, true)
         );
     }
 
@@ -267,26 +251,10 @@ mod tests {
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]));
         // Shares only the first two tokens (say, a default system prompt).
         let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]));
-        assert_eq!(
-            other,
-            Some(Placement {
-                slot: 1,
-                reuse: 0,
-                trim: false,
-                copy_from: None
-            })
-        );
+        assert_eq!(other, in_place(1, 0, false));
         // With no empty slot left, the partial match is still better than nothing.
         let again = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 8]));
-        assert_eq!(
-            again,
-            Some(Placement {
-                slot: 0,
-                reuse: 2,
-                trim: true,
-                copy_from: None
-            })
-        );
+        assert_eq!(again, in_place(0, 2, true));
     }
 
     #[test]

@@ -256,16 +256,22 @@ pub async fn create_api_key(base: &str) -> String {
         "correct horse battery",
     )
     .await;
+    let body = create_key_for(base, &session, "tests").await;
+    body["new_key"].as_str().expect("new key").to_owned()
+}
+
+/// Creates an API key on the account page of the session; returns the JSON answer
+/// (`new_key`, and `keys` with the new one first).
+pub async fn create_key_for(base: &str, session_cookie: &str, name: &str) -> Value {
     let response = client()
         .post(format!("{base}/account/keys"))
-        .header("cookie", session)
-        .json(&json!({ "name": "tests" }))
+        .header("cookie", session_cookie)
+        .json(&json!({ "name": name }))
         .send()
         .await
         .expect("key request");
     assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.expect("json");
-    body["new_key"].as_str().expect("new key").to_owned()
+    response.json().await.expect("json")
 }
 
 /// Signs up; returns the `Cookie` header value of the new session.

@@ -2,10 +2,7 @@
 // slot), regenerate, edit and resend, copy, and conversations surviving a reload.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import {
-  BASE, assertSameOrigin, health, lastAssistant, launch, logIn, marker, openPage, send, setSettings,
-  signUp, waitFor, waitReady, waitReply,
-} from './helpers.mjs';
+import { BASE, health, lastAssistant, launch, logIn, marker, openPage, send, setSettings, signUp, waitFor, waitReady, waitReply, closeClean } from './helpers.mjs';
 
 const LONG_STORY = 'Write a very long story about a dragon and a knight, with many chapters.';
 
@@ -21,9 +18,7 @@ test('sign up through the form, log out, log in again', async () => {
   await page.goto(BASE + '/');
   assert.equal(page.url(), BASE + '/login', 'after log-out the chat page sends to the login page');
   await logIn(page, email);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('a reply streams in, Stop and Esc abort it and the server frees the slot', async () => {
@@ -81,9 +76,7 @@ test('a reply streams in, Stop and Esc abort it and the server frees the slot', 
   assert.ok((await lastAssistant(page).locator('.msg-body').innerText()).length > 0);
   assert.equal(await page.locator('article.msg').count(), 4);
   assert.equal(await page.locator('.conversation-item').count(), 2);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('regenerate, edit and resend, copy', async () => {
@@ -116,9 +109,7 @@ test('regenerate, edit and resend, copy', async () => {
   // Copy puts the message's markdown on the clipboard.
   await page.locator('article.msg-user').getByRole('button', { name: 'Copy' }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'Name a fruit.');
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('conversations survive a reload; new, rename, search, delete', async () => {
@@ -166,7 +157,5 @@ test('conversations survive a reload; new, rename, search, delete', async () => 
   await page.reload();
   await waitReady(page);
   assert.equal(await page.locator('.conversation-item').count(), 1, 'the deletion is stored');
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });

@@ -4,7 +4,7 @@
 // cause them for real, a mocked response (with the server's exact error body) where it cannot.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BASE, assertSameOrigin, launch, openPage, send, setSettings, signUp, waitReply } from './helpers.mjs';
+import { BASE, launch, openPage, send, setSettings, signUp, waitReply, closeClean } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -71,9 +71,7 @@ test('model loading, queue full, context too long and a broken stream offer Retr
   assert.match(await errorBox(page).innerText(), /too long for the model/);
   await setSettings(page, { maxTokens: 16 });
   await retryAndWait(page);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('a lost network is reported, and Retry works once it is back', async () => {
@@ -87,9 +85,7 @@ test('a lost network is reported, and Retry works once it is back', async () => 
   assert.match(await errorBox(page).innerText(), /connection to the server was lost/);
   await context.setOffline(false);
   await retryAndWait(page);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('an ended session asks to log in again; a stale page asks to reload', async () => {
@@ -120,7 +116,5 @@ test('an ended session asks to log in again; a stale page asks to reload', async
   assert.match(await errorBox(page).innerText(), /session has ended/);
   assert.equal(await errorBox(page).getByRole('link', { name: 'Log in again' }).getAttribute('href'), '/login');
   assert.equal(await errorBox(page).getByRole('button', { name: 'Retry' }).count(), 0);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });

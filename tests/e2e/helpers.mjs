@@ -54,6 +54,13 @@ export function assertSameOrigin(requests) {
   assert.deepEqual(outside, [], 'requests left the origin');
 }
 
+/** Ends a scenario: the page threw nothing, nothing left the origin; closes its context. */
+export async function closeClean(context, seen) {
+  assert.deepEqual(seen.errors, []);
+  assertSameOrigin(seen.requests);
+  await context.close();
+}
+
 /** Signs up through the form, as a person would, and waits for the chat to be ready. */
 export async function signUp(page, email = uniqueEmail()) {
   await page.goto(BASE + '/signup');

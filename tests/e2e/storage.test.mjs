@@ -3,10 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import {
-  assertSameOrigin, launch, marker, openDataPanel, openPage, rawStorage, send, setSettings, signUp,
-  submitDialog, turnOnLock, waitReady, waitReply,
-} from './helpers.mjs';
+import { launch, marker, openDataPanel, openPage, rawStorage, send, setSettings, signUp, submitDialog, turnOnLock, waitReady, waitReply, closeClean } from './helpers.mjs';
 
 const PASSPHRASE = 'a long enough passphrase';
 
@@ -91,9 +88,7 @@ test('the lock leaves nothing readable at rest, and unlocks after a reload', asy
   assert.ok((await rawStorage(page)).includes(word), 'removing the lock stores plaintext again');
   await page.reload();
   await waitReady(page);
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });
 
 test('export and import, in the clear and encrypted; delete all local data', async () => {
@@ -160,7 +155,5 @@ test('export and import, in the clear and encrypted; delete all local data', asy
   const raw = JSON.parse(await rawStorage(page));
   assert.deepEqual(raw.localStorage, {});
   assert.ok(!JSON.stringify(raw).includes(word));
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await closeClean(context, seen);
 });

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::load::{self, Plan, Target};
-use crate::stats::percentile;
+use crate::stats::{median, ms};
 
 /// First messages; conversation `i` opens with `OPENERS[i]`, so no two share more than the
 /// template's preamble and one cannot warm the cache for the next.
@@ -86,11 +86,11 @@ pub async fn run(
             let sample = load::request(client, target, &body).await;
             let first = sample.first_token();
             if let (None, Some(first)) = (&sample.error, first) {
-                let ms = first.duration_since(sample.started).as_secs_f64() * 1e3;
+                let ttft = ms(first.duration_since(sample.started));
                 if index == 0 && turn == 0 {
-                    stats.cold_ttft_ms = Some(ms);
+                    stats.cold_ttft_ms = Some(ttft);
                 }
-                ttfts.push(ms);
+                ttfts.push(ttft);
                 if turn + 1 == turns {
                     prompts.extend(sample.prompt_tokens.map(|t| t as f64));
                     cached.extend(sample.cached_tokens.map(|t| t as f64));
@@ -111,11 +111,6 @@ pub async fn run(
     stats.last_prompt_tokens = median(&mut prompts);
     stats.last_cached_tokens = median(&mut cached);
     stats
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    percentile(values, 50.0)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn new() -> Self {
+    fn new() -> Self {
         Self {
             started: Instant::now(),
             token_times: Vec::new(),

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::load::{self, Plan, Sample, Target, PROMPTS};
-use crate::stats::percentile;
+use crate::stats::{median, ms};
 
 /// Tokens a stream must have emitted before it counts as decoding, past its own prefill.
 const WARM_TOKENS: usize = 8;
@@ -98,10 +98,8 @@ pub async fn run(
             steady = max(steady, longest_gap(&stream.token_times, before, window.0));
         }
     }
-    prompts.sort_by(f64::total_cmp);
-    prefills.sort_by(f64::total_cmp);
-    stats.prompt_tokens = percentile(&prompts, 50.0);
-    stats.prefill_ms = percentile(&prefills, 50.0);
+    stats.prompt_tokens = median(&mut prompts);
+    stats.prefill_ms = median(&mut prefills);
     stats.longest_gap_ms = longest;
     stats.steady_gap_ms = steady;
     stats
@@ -254,10 +252,6 @@ fn max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
 }
 
 #[cfg(test)]

@@ -98,12 +98,18 @@ fn decode_speed(sample: &Sample) -> Option<f64> {
     Some((sample.completion_tokens - 1) as f64 / span.as_secs_f64())
 }
 
-fn ms(duration: Duration) -> f64 {
+pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The middle value (nearest rank); sorts `values`.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    percentile(values, 50.0)
 }
 
 /// Nearest-rank percentile of sorted values.
