@@ -144,13 +144,11 @@ async fn run_once(
     while warm < streams && warm_rx.recv().await.is_some() {
         warm += 1;
     }
-    if warm == streams {
+    let sample = if warm == streams {
         tokio::time::sleep(STEADY).await;
-    }
-    let long = (warm == streams).then(|| plan.body(prompt, 4));
-    let sample = match &long {
-        Some(body) => Some(load::request(client, target, body).await),
-        None => None,
+        Some(load::request(client, target, &plan.body(prompt, 4)).await)
+    } else {
+        None
     };
     let _ = stop.send(true);
     let mut outcome = Outcome {
