@@ -89,6 +89,29 @@ impl ChatTemplate {
     }
 }
 
+impl ChatTemplate {
+    /// The text the template puts between an assistant reply and the next user message
+    /// (ChatML: `<|im_end|>\n<|im_start|>user\n`), found by rendering a short conversation
+    /// with marker contents; `None` if the template changes the contents or the order.
+    pub fn turn_boundary(&self) -> Option<String> {
+        const REPLY: &str = "SottoReplyMarker";
+        const NEXT: &str = "SottoNextMarker";
+        let conversation = [
+            ("user", "SottoFirstMarker"),
+            ("assistant", REPLY),
+            ("user", NEXT),
+        ]
+        .map(|(role, content)| TemplateMessage {
+            role: role.to_owned(),
+            content: content.to_owned(),
+        });
+        let rendered = self.render(&conversation).ok()?;
+        let after_reply = rendered.find(REPLY)? + REPLY.len();
+        let next = rendered[after_reply..].find(NEXT)?;
+        Some(rendered[after_reply..after_reply + next].to_owned())
+    }
+}
+
 fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
     Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
 }
@@ -138,6 +161,20 @@ mod tests {
             prompt,
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    #[test]
+    fn finds_the_turn_boundary_between_a_reply_and_the_next_message() {
+        let chatml = ChatTemplate::new(None, String::new(), String::new()).expect("compiles");
+        assert_eq!(
+            chatml.turn_boundary().as_deref(),
+            Some("<|im_end|>\n<|im_start|>user\n")
+        );
+        // A template that drops earlier replies has no boundary to decode ahead.
+        let source = "{{ messages[-1]['content'] }}";
+        let last_only =
+            ChatTemplate::new(Some(source.into()), String::new(), String::new()).expect("compiles");
+        assert_eq!(last_only.turn_boundary(), None);
     }
 
     #[test]

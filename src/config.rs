@@ -94,6 +94,13 @@ pub enum Auth {
     Off,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlashAttention {
+    Auto,
+    On,
+    Off,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on.
@@ -139,6 +146,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_CACHE_IDLE_SECS", default_value_t = 600)]
     pub cache_idle_secs: u64,
 
+    /// llama.cpp's flash attention. `auto` lets llama.cpp decide (it turns it on wherever the
+    /// backend supports it).
+    #[arg(long, env = "SOTTO_FLASH_ATTN", value_enum, default_value_t = FlashAttention::Auto)]
+    pub flash_attn: FlashAttention,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SOTTO_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
@@ -170,6 +182,17 @@ pub struct ServeConfig {
     /// The login throttling window, in seconds.
     #[arg(long, env = "SOTTO_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
+}
+
+impl FlashAttention {
+    /// On or off, or `None` for llama.cpp's own choice.
+    pub fn enabled(self) -> Option<bool> {
+        match self {
+            Self::Auto => None,
+            Self::On => Some(true),
+            Self::Off => Some(false),
+        }
+    }
 }
 
 impl ServeConfig {

@@ -47,6 +47,7 @@ pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
         queue: config.queue,
         cache_mb: config.cache_mb,
         cache_idle: Duration::from_secs(config.cache_idle_secs),
+        flash_attn: config.flash_attn.enabled(),
     };
     let registry = ModelRegistry::new(config.models_dir.clone(), engine_config);
     let preload: Vec<String> = if config.models.is_empty() {
@@ -125,6 +126,7 @@ async fn health(State(state): State<AppState>) -> Response {
                 entry["in_flight"] = json!(model.engine.in_flight());
                 entry["cancelled"] = json!(model.engine.cancelled());
                 entry["cache_reused_tokens"] = json!(model.engine.reused_tokens());
+                entry["cache_decoded_ahead_tokens"] = json!(model.engine.decoded_ahead());
                 entry["cached_conversations"] = json!(model.engine.cached_slots());
             }
             entry

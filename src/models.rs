@@ -12,6 +12,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context as _;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
 use crate::engine::{self, Engine, EngineConfig};
@@ -31,6 +32,8 @@ pub struct LoadedModel {
     pub id: String,
     pub engine: Engine,
     pub template: ChatTemplate,
+    /// The template's turn boundary as tokens (see `GenerationRequest::next_turn`).
+    pub turn_boundary: Option<Arc<[LlamaToken]>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,9 +213,15 @@ fn load(file: &ModelFile, config: EngineConfig) -> anyhow::Result<LoadedModel> {
     }
     let template = ChatTemplate::new(source, bos, eos)?;
     let engine = Engine::start(Arc::new(model), config)?;
+    let turn_boundary = template
+        .turn_boundary()
+        .map(|text| engine.tokenize(&text, false))
+        .filter(|tokens| !tokens.is_empty())
+        .map(Arc::from);
     Ok(LoadedModel {
         id: file.id.clone(),
         engine,
         template,
+        turn_boundary,
     })
 }

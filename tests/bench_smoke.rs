@@ -21,6 +21,7 @@ async fn the_benchmark_reports_every_level_and_scenario_of_a_running_sotto() {
         "--ban-tokens=0,2".to_owned(),
         "--turns=3".to_owned(),
         "--conversations=1".to_owned(),
+        "--think-ms=50".to_owned(),
         "--long-prompt=200".to_owned(),
         "--long-prompt-streams=1".to_owned(),
         "--long-prompt-runs=1".to_owned(),

@@ -157,3 +157,50 @@ async fn a_new_conversation_gets_a_copy_of_a_shared_system_prompt_and_the_old_on
     let next = chat_as(&app, &key, &trip).await;
     assert!(cached(&next) >= first["usage"]["prompt_tokens"].as_u64().expect("tokens"));
 }
+
+#[tokio::test]
+async fn the_idle_engine_decodes_the_turn_boundary_so_the_next_turn_prefills_only_its_message() {
+    let app = spawn_app(|config| config.parallel = 2).await;
+    let key = app.api_key.clone();
+    let health_count = |health: &Value| {
+        health["cache_decoded_ahead_tokens"]
+            .as_u64()
+            .expect("counter")
+    };
+    let ahead_before = health_count(&app.model_health().await);
+
+    let mut messages = json!([{ "role": "user", "content": "Name three rivers in Europe." }]);
+    let first = chat_as(&app, &key, &messages).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ahead = loop {
+        let ahead = health_count(&app.model_health().await) - ahead_before;
+        if ahead > 0 {
+            break ahead;
+        }
+        assert!(Instant::now() < deadline, "nothing was decoded ahead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // ChatML's `<|im_end|>\n<|im_start|>user\n`, after the reply's last token if `max_tokens`
+    // cut it (a token sampled but not decoded yet).
+    let cut = first["choices"][0]["finish_reason"] == "length";
+    let boundary = ahead - u64::from(cut);
+    assert_eq!(boundary, 5, "decoded {ahead} tokens ahead");
+
+    messages.as_array_mut().expect("array").extend([
+        json!({ "role": "assistant", "content": message_text(&first) }),
+        json!({ "role": "user", "content": "Which of them is the longest?" }),
+    ]);
+    let second = chat_as(&app, &key, &messages).await;
+    let usage = |completion: &Value, field: &str| completion["usage"][field].as_u64().expect(field);
+    assert_eq!(
+        cached(&second),
+        usage(&first, "prompt_tokens") + usage(&first, "completion_tokens") + boundary,
+        "turn 2 should prefill only the new message and the assistant's opening"
+    );
+
+    // The cells decoded ahead hold what a cold server computes: the same answer.
+    let cold = spawn_app(|config| config.parallel = 2).await;
+    let fresh = chat_as(&cold, &cold.api_key, &messages).await;
+    assert_eq!(cached(&fresh), 0);
+    assert_eq!(message_text(&second), message_text(&fresh));
+}

@@ -61,6 +61,10 @@ pub async fn respond(
         max_tokens,
         stop: settings.stop,
         cache_owner,
+        next_turn: match kind {
+            Kind::Chat => model.turn_boundary.clone(),
+            Kind::Text => None,
+        },
     };
     let events = model.engine.submit(request)?;
     let meta = Meta {

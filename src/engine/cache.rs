@@ -20,7 +20,10 @@ pub struct CacheOwner(pub [u8; 32]);
 #[derive(Debug)]
 struct Warm {
     owner: CacheOwner,
+    /// The tokens in the slot's KV cells.
     tokens: Vec<LlamaToken>,
+    /// Tokens the owner's next turn will most likely continue `tokens` with, not yet decoded.
+    owed: Vec<LlamaToken>,
     last_used: Instant,
 }
 
@@ -135,6 +138,7 @@ impl PromptCache {
         slot: usize,
         owner: Option<CacheOwner>,
         tokens: Vec<LlamaToken>,
+        owed: Vec<LlamaToken>,
     ) -> Vec<usize> {
         let Some(owner) = owner else {
             return vec![slot];
@@ -145,6 +149,7 @@ impl PromptCache {
         self.warm[slot] = Some(Warm {
             owner,
             tokens,
+            owed,
             last_used: Instant::now(),
         });
         let mut evicted = Vec::new();
@@ -157,6 +162,35 @@ impl PromptCache {
             evicted.push(oldest);
         }
         evicted
+    }
+
+    /// Whether a cached slot has tokens to decode ahead of its owner's next turn.
+    pub fn has_owed(&self) -> bool {
+        self.warm.iter().flatten().any(|warm| !warm.owed.is_empty())
+    }
+
+    /// Takes the tokens owed to cached slots: `(slot, position of the first, tokens)`. The
+    /// caller decodes them and hands the decoded ones back through `extend`.
+    pub fn take_owed(&mut self) -> Vec<(usize, usize, Vec<LlamaToken>)> {
+        let mut owed = Vec::new();
+        for (slot, warm) in self.warm.iter_mut().enumerate() {
+            if let Some(warm) = warm.as_mut().filter(|w| !w.owed.is_empty()) {
+                owed.push((slot, warm.tokens.len(), std::mem::take(&mut warm.owed)));
+            }
+        }
+        owed
+    }
+
+    /// Records tokens just decoded after a slot's cached ones.
+    pub fn extend(&mut self, slot: usize, tokens: &[LlamaToken]) {
+        if let Some(warm) = self.warm[slot].as_mut() {
+            warm.tokens.extend_from_slice(tokens);
+        }
+    }
+
+    /// Drops a slot's cached prefix (its cells are no longer what the cache says).
+    pub fn discard(&mut self, slot: usize) {
+        self.warm[slot] = None;
     }
 
     /// Drops everything an owner left behind; returns the slots to clear.
@@ -191,7 +225,11 @@ impl PromptCache {
     }
 
     fn warm_tokens(&self) -> usize {
-        self.warm.iter().flatten().map(|w| w.tokens.len()).sum()
+        self.warm
+            .iter()
+            .flatten()
+            .map(|w| w.tokens.len() + w.owed.len())
+            .sum()
     }
 }
 
@@ -223,7 +261,9 @@ mod tests {
     #[test]
     fn the_owner_gets_their_prefix_back_and_nobody_else_does() {
         let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
-        assert!(cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4])).is_empty());
+        assert!(cache
+            .keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new())
+            .is_empty());
         let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]));
         assert_eq!(bob, in_place(1, 0, false));
         let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]));
@@ -233,12 +273,12 @@ mod tests {
     #[test]
     fn a_diverging_prompt_trims_and_an_identical_one_keeps_a_token_to_decode() {
         let mut cache = PromptCache::new(1, 1000, Duration::from_secs(60));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new());
         assert_eq!(
             cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9])),
             in_place(0, 2, true)
         );
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
         assert_eq!(
             cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3])),
             in_place(0, 2, true)
@@ -248,7 +288,7 @@ mod tests {
     #[test]
     fn a_different_conversation_goes_to_an_empty_slot_instead_of_overwriting_one() {
         let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]));
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]), Vec::new());
         // Shares only the first two tokens (say, a default system prompt).
         let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]));
         assert_eq!(other, in_place(1, 0, false));
@@ -260,7 +300,12 @@ mod tests {
     #[test]
     fn a_long_shared_prefix_is_copied_into_an_empty_slot() {
         let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60)).with_prefix_copy(3);
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6, 7, 8]));
+        cache.keep(
+            0,
+            Some(ALICE),
+            tokens(&[1, 2, 3, 4, 5, 6, 7, 8]),
+            Vec::new(),
+        );
         // Three shared tokens (a system prompt) of an eight-token conversation: copied.
         assert_eq!(
             cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 3, 9, 9])),
@@ -280,11 +325,14 @@ mod tests {
     #[test]
     fn budget_forget_and_expiry_evict() {
         let mut cache = PromptCache::new(3, 5, Duration::from_millis(0));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]));
-        assert_eq!(cache.keep(1, Some(BOB), tokens(&[4, 5, 6])), vec![0]);
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
+        assert_eq!(
+            cache.keep(1, Some(BOB), tokens(&[4, 5, 6]), Vec::new()),
+            vec![0]
+        );
         assert_eq!(cache.forget(BOB), vec![1]);
-        cache.keep(2, Some(ALICE), tokens(&[7]));
+        cache.keep(2, Some(ALICE), tokens(&[7]), Vec::new());
         assert_eq!(cache.expire(Instant::now()), vec![2]);
-        assert_eq!(cache.keep(0, None, tokens(&[1])), vec![0]);
+        assert_eq!(cache.keep(0, None, tokens(&[1]), Vec::new()), vec![0]);
     }
 }

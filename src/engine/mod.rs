@@ -3,6 +3,7 @@
 //! through [`Engine`], a cheap, clonable handle.
 
 mod cache;
+mod kv;
 mod pacing;
 mod sampling;
 mod sequence;
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     pub cache_mb: usize,
     /// A cached conversation unused this long is dropped.
     pub cache_idle: Duration,
+    /// Flash attention on or off; `None` lets llama.cpp decide.
+    pub flash_attn: Option<bool>,
 }
 
 /// One generation, ready for the engine: the prompt is already tokenized and checked.
@@ -47,6 +50,11 @@ pub struct GenerationRequest {
     pub stop: Vec<String>,
     /// Whose cached prefix this request may re-use (and leaves behind); `None` disables it.
     pub cache_owner: Option<CacheOwner>,
+    /// What the chat template puts between this reply and the next user message (ChatML:
+    /// `<|im_end|>\n<|im_start|>user\n`). When the reply ends on its own or at `max_tokens`, the
+    /// idle engine decodes these into the cached slot, so the next turn prefills only its
+    /// new message.
+    pub next_turn: Option<Arc<[LlamaToken]>>,
 }
 
 /// What the engine reports for a generation, in order: text pieces, then one `Done` or `Failed`.
@@ -93,6 +101,8 @@ pub struct EngineStats {
     pub reused_tokens: AtomicU64,
     /// Idle slots holding a cached conversation.
     pub cached_slots: AtomicUsize,
+    /// Tokens of a next turn's opening decoded ahead into cached slots (`next_turn`).
+    pub decoded_ahead: AtomicU64,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -193,6 +203,10 @@ impl Engine {
     /// Prompt tokens served from the cache so far.
     pub fn reused_tokens(&self) -> u64 {
         self.inner.stats.reused_tokens.load(Ordering::Relaxed)
+    }
+
+    pub fn decoded_ahead(&self) -> u64 {
+        self.inner.stats.decoded_ahead.load(Ordering::Relaxed)
     }
 
     /// Tokenizes text; special tokens written in it (such as a template's markers) are parsed.

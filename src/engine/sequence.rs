@@ -32,8 +32,19 @@ pub(super) struct Sequence {
     /// Batch index whose logits are this sequence's next distribution.
     pub logits_at: Option<i32>,
     generated: u32,
+    /// Sampled but never decoded: tokens the next turn's prompt starts with, once finished.
+    owed: Option<Owed>,
     decoder: Utf8Decoder,
     stop: StopMatcher,
+}
+
+/// Why the slot's cells stop short of the conversation as the client will send it back.
+#[derive(Clone, Copy)]
+enum Owed {
+    /// The model ended its turn: the template's turn boundary follows the reply.
+    Boundary,
+    /// `max_tokens` cut the reply: its last token, then the boundary.
+    LastTokenAndBoundary(LlamaToken),
 }
 
 impl Sequence {
@@ -52,6 +63,7 @@ impl Sequence {
             next_token: None,
             logits_at: None,
             generated: 0,
+            owed: None,
             decoder: Utf8Decoder::default(),
             stop,
         }
@@ -66,9 +78,20 @@ impl Sequence {
         &self.job.request.prompt[self.prompt_sent..]
     }
 
-    /// The job and the tokens left in the slot's KV cells, once the sequence is over.
-    pub fn into_parts(self) -> (Job, Vec<LlamaToken>) {
-        (self.job, self.kv_tokens)
+    /// Once the sequence is over: the job, the tokens left in the slot's KV cells, and the
+    /// tokens the next turn's prompt should continue them with (empty if unknown, e.g. after a
+    /// stop sequence, whose text the client does not send back).
+    pub fn into_parts(self) -> (Job, Vec<LlamaToken>, Vec<LlamaToken>) {
+        let boundary = self.job.request.next_turn.as_deref().unwrap_or_default();
+        let owed = match self.owed {
+            _ if boundary.is_empty() => Vec::new(),
+            None => Vec::new(),
+            Some(Owed::Boundary) => boundary.to_vec(),
+            Some(Owed::LastTokenAndBoundary(last)) => std::iter::once(last)
+                .chain(boundary.iter().copied())
+                .collect(),
+        };
+        (self.job, self.kv_tokens, owed)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -91,6 +114,7 @@ impl Sequence {
         let token = self.sampler.sample(context, index);
         let vocab = model.vocab();
         let reason = if vocab.is_eog(token) {
+            self.owed = Some(Owed::Boundary);
             Some(FinishReason::Stop)
         } else {
             self.generated += 1;
@@ -104,7 +128,11 @@ impl Sequence {
                 }
                 StopScan::Continue(text) => self.emit(text),
             }
-            (self.generated >= self.job.request.max_tokens).then_some(FinishReason::Length)
+            let at_limit = self.generated >= self.job.request.max_tokens;
+            if at_limit {
+                self.owed = Some(Owed::LastTokenAndBoundary(token));
+            }
+            at_limit.then_some(FinishReason::Length)
         };
         match reason {
             Some(reason) => {

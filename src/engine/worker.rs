@@ -2,23 +2,25 @@
 //! plus prompt chunks of newly admitted ones, in one batch per step.
 
 use std::collections::VecDeque;
-use std::num::NonZeroU32;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 
 use super::cache::{CacheOwner, PromptCache};
+use super::kv::{
+    clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
+    prefix_intact, sliding_window, trim_cells,
+};
 use super::pacing::PrefillPacer;
 use super::sequence::{Job, Sequence};
 use super::{EngineConfig, EngineStats, Event};
 
 /// Most tokens one decode step takes.
-const BATCH_TOKENS: u32 = 512;
+pub(super) const BATCH_TOKENS: u32 = 512;
 
 pub(super) enum Command {
     Generate(Job),
@@ -54,52 +56,7 @@ pub(super) fn run(
     }
     let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle)
         .with_prefix_copy(min_copy_tokens(model, slot_context));
-    Scheduler::new(model, config, cache, stats).run(&mut context, &commands);
-}
-
-fn create_context(model: &LlamaModel, config: EngineConfig) -> Result<LlamaContext<'_>, String> {
-    let backend = super::backend().map_err(|e| e.to_string())?;
-    let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(
-            config.ctx_per_slot.saturating_mul(config.parallel),
-        ))
-        .with_n_batch(BATCH_TOKENS.max(config.parallel))
-        .with_n_ubatch(BATCH_TOKENS.max(config.parallel))
-        .with_n_seq_max(config.parallel)
-        // One KV stream per sequence: each slot owns exactly `ctx_per_slot` cells.
-        .with_kv_unified(false)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
-    model
-        .new_context(backend, params)
-        .map_err(|e| format!("creating the llama.cpp context: {e}"))
-}
-
-/// The shortest shared prefix worth copying between slots. llama.cpp copies a slot's whole
-/// KV stream (`slot_context` cells), so a short prefix is cheaper to prefill again. A prompt
-/// token costs about 2 FLOPs per weight, a copied cell its bytes; taking the CPU's compute
-/// as ~10 times its copy bandwidth (FLOP/s over B/s), copying wins above this many tokens.
-fn min_copy_tokens(model: &LlamaModel, slot_context: u32) -> usize {
-    const MIN_TOKENS: usize = 16;
-    let stream_bytes = kv_bytes_per_token(model) as u64 * u64::from(slot_context);
-    let break_even = stream_bytes.saturating_mul(5) / model.n_params().max(1);
-    usize::try_from(break_even).map_or(usize::MAX, |tokens| tokens.max(MIN_TOKENS))
-}
-
-/// Positions a sliding-window model attends back to (0: the whole context), from the GGUF
-/// metadata llama.cpp itself reads.
-fn sliding_window(model: &LlamaModel) -> usize {
-    let window = model
-        .meta_val_str("general.architecture")
-        .and_then(|arch| model.meta_val_str(&format!("{arch}.attention.sliding_window")));
-    window.ok().and_then(|w| w.parse().ok()).unwrap_or(0)
-}
-
-/// KV cache bytes one token takes (K and V, f16, every layer).
-fn kv_bytes_per_token(model: &LlamaModel) -> usize {
-    let head_dim = model.n_embd() as usize / (model.n_head().max(1) as usize);
-    2 * 2 * model.n_layer() as usize * model.n_head_kv() as usize * head_dim
+    Scheduler::new(model, config, cache, stats, slot_context as usize).run(&mut context, &commands);
 }
 
 struct Scheduler<'m> {
@@ -112,6 +69,8 @@ struct Scheduler<'m> {
     pacer: PrefillPacer,
     /// The model's attention window (0 if it attends to the whole context).
     sliding_window: usize,
+    /// KV cells per slot.
+    slot_context: usize,
     /// Slots with prompt tokens left, shortest first; kept to avoid allocating every step.
     prefilling: Vec<usize>,
     piece: Vec<u8>,
@@ -124,6 +83,7 @@ impl<'m> Scheduler<'m> {
         config: EngineConfig,
         cache: PromptCache,
         stats: &'m EngineStats,
+        slot_context: usize,
     ) -> Self {
         Self {
             model,
@@ -134,6 +94,7 @@ impl<'m> Scheduler<'m> {
             batch: LlamaBatch::new(BATCH_TOKENS.max(config.parallel) as usize, 1),
             pacer: PrefillPacer::default(),
             sliding_window: sliding_window(model),
+            slot_context,
             prefilling: Vec::with_capacity(config.parallel as usize),
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
@@ -146,7 +107,7 @@ impl<'m> Scheduler<'m> {
             (self.cache.idle_timeout() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut open = true;
         loop {
-            if self.is_idle() {
+            if self.is_idle() && !self.cache.has_owed() {
                 match commands.recv_timeout(tick) {
                     Ok(command) => self.handle(command, context),
                     Err(RecvTimeoutError::Timeout) => {}
@@ -172,6 +133,7 @@ impl<'m> Scheduler<'m> {
                 if !open {
                     return;
                 }
+                self.decode_owed(context);
                 continue;
             }
             self.step(context);
@@ -370,13 +332,61 @@ impl<'m> Scheduler<'m> {
             };
             // Slot, cache and admission are settled before the client hears it is done, so
             // whatever it does next sees them free.
-            let (job, kv_tokens) = seq.into_parts();
-            let evicted = self.cache.keep(index, job.request.cache_owner, kv_tokens);
+            let (job, kv_tokens, owed) = seq.into_parts();
+            let evicted = self
+                .cache
+                .keep(index, job.request.cache_owner, kv_tokens, owed);
             clear_slots(context, &evicted);
             self.publish();
             let events = job.events.clone();
             drop(job);
             let _ = events.send(Event::Done(finish));
+        }
+    }
+
+    /// With nothing else to do, decodes the tokens cached conversations' next turns will
+    /// start with (the chat template's turn boundary), so a follow-up prefills only its new
+    /// message. One step, however many slots: a request arriving meanwhile waits for it.
+    fn decode_owed(&mut self, context: &mut LlamaContext) {
+        let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
+        self.batch.clear();
+        let mut decoding = Vec::new();
+        for (slot, position, tokens) in self.cache.take_owed() {
+            // The cache's token list must always match the cells: all of a slot's tokens go
+            // in, or none.
+            if position + tokens.len() > self.slot_context
+                || usize::try_from(self.batch.n_tokens()).unwrap_or(usize::MAX) + tokens.len()
+                    > capacity
+            {
+                continue;
+            }
+            let seq_id = i32::try_from(slot).unwrap_or(i32::MAX);
+            for (offset, &token) in tokens.iter().enumerate() {
+                let at = i32::try_from(position + offset).unwrap_or(i32::MAX);
+                let last = offset + 1 == tokens.len();
+                if self.batch.add(token, at, &[seq_id], last).is_err() {
+                    self.batch.clear();
+                    return;
+                }
+            }
+            decoding.push((slot, tokens));
+        }
+        if decoding.is_empty() {
+            return;
+        }
+        if let Err(error) = context.decode(&mut self.batch) {
+            tracing::error!(%error, "decoding ahead of the next turn failed");
+            for (slot, _) in decoding {
+                self.cache.discard(slot);
+                clear_slots(context, &[slot]);
+            }
+            return;
+        }
+        for (slot, tokens) in decoding {
+            self.cache.extend(slot, &tokens);
+            self.stats
+                .decoded_ahead
+                .fetch_add(tokens.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -389,66 +399,4 @@ impl<'m> Scheduler<'m> {
             }
         }
     }
-}
-
-/// Copies all of `source`'s cells into `seq_id` (which `trim_cells` then cuts to the shared
-/// prefix); returns the tokens re-used, 0 if the copy failed. llama.cpp copies whole KV
-/// streams between sequences, at the next decode.
-fn copy_cells(context: &mut LlamaContext, source: usize, seq_id: i32, reuse: usize) -> usize {
-    let source = i32::try_from(source).unwrap_or(i32::MAX);
-    match context.copy_kv_cache_seq(source, seq_id, None, None) {
-        Ok(()) => reuse,
-        Err(error) => {
-            tracing::error!(%error, seq = seq_id, "copying KV cells failed");
-            0
-        }
-    }
-}
-
-/// Whether the cells of positions a continuation at `reuse` attends to are all there: with a
-/// sliding window, llama.cpp drops cells older than the window, which a prefix cut shorter
-/// than the conversation that filled the slot may need again.
-fn prefix_intact(context: &LlamaContext, seq_id: i32, reuse: usize, window: usize) -> bool {
-    let needed_from = if window > 0 {
-        reuse.saturating_sub(window)
-    } else {
-        0
-    };
-    let (first, last) = (
-        context.kv_cache_seq_pos_min(seq_id),
-        context.kv_cache_seq_pos_max(seq_id),
-    );
-    let (Ok(first), Ok(last)) = (usize::try_from(first), usize::try_from(last)) else {
-        return false;
-    };
-    first <= needed_from && last + 1 >= reuse
-}
-
-fn clear_slots(context: &mut LlamaContext, slots: &[usize]) {
-    for &slot in slots {
-        clear_cells(context, i32::try_from(slot).unwrap_or(i32::MAX));
-    }
-}
-
-fn clear_cells(context: &mut LlamaContext, seq_id: i32) {
-    let id = u32::try_from(seq_id).ok();
-    if let Err(error) = context.clear_kv_cache_seq(id, None, None) {
-        tracing::error!(%error, seq = seq_id, "freeing KV cells failed");
-    }
-}
-
-/// Keeps the first `keep` cells of a sequence; false if the cache cannot do that.
-fn trim_cells(context: &mut LlamaContext, seq_id: i32, keep: usize) -> bool {
-    let trimmed = u32::try_from(seq_id)
-        .ok()
-        .zip(u32::try_from(keep).ok())
-        .is_some_and(|(id, keep)| {
-            context
-                .clear_kv_cache_seq(Some(id), Some(keep), None)
-                .unwrap_or(false)
-        });
-    if !trimmed {
-        clear_cells(context, seq_id);
-    }
-    trimmed
 }

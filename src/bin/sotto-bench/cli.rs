@@ -139,6 +139,12 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub conversations: usize,
 
+    /// Pause in the conversation scenario before each turn but the first, in ms: a person
+    /// reads the reply and types the next question. A server may use it (sotto decodes the
+    /// chat template's turn boundary then); 0 sends turns back to back.
+    #[arg(long, default_value_t = 1000)]
+    pub think_ms: u64,
+
     /// Prompt tokens of the long-prompt scenario: while --long-prompt-streams streams are
     /// generating, one request with a prompt this long arrives; the report gives the streams'
     /// longest gap between tokens while it is prefilled (0 skips the scenario).

@@ -2,6 +2,8 @@
 //! gets. With a prompt cache, a follow-up's time to first token depends on its new tokens only,
 //! so the last turn's should be close to the first's although its prompt is many times longer.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::load::{self, Plan, Target};
@@ -30,10 +32,20 @@ const FOLLOW_UPS: &[&str] = &[
     "Thanks. Any last advice?",
 ];
 
+/// What the scenario runs.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub turns: usize,
+    pub conversations: usize,
+    /// Pause before every turn but the very first (reading and typing).
+    pub think: Duration,
+}
+
 /// Times to first token by turn, over several conversations.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationStats {
     pub conversations: usize,
+    pub think: Duration,
     /// Median over conversations of each turn's time to first token, in ms.
     pub ttft_ms: Vec<f64>,
     /// The very first turn's, when nothing was cached yet. Later conversations' first turns
@@ -60,23 +72,27 @@ impl ConversationStats {
     }
 }
 
-/// Runs `conversations` conversations of `turns` turns one after the other.
+/// Runs `shape.conversations` conversations of `shape.turns` turns one after the other.
 pub async fn run(
     client: &reqwest::Client,
     target: &Target,
     plan: &Plan,
-    turns: usize,
-    conversations: usize,
+    shape: &Shape,
 ) -> ConversationStats {
+    let turns = shape.turns;
     let mut by_turn: Vec<Vec<f64>> = vec![Vec::new(); turns];
     let (mut prompts, mut cached) = (Vec::new(), Vec::new());
     let mut stats = ConversationStats {
-        conversations,
+        conversations: shape.conversations,
+        think: shape.think,
         ..ConversationStats::default()
     };
-    for index in 0..conversations {
+    for index in 0..shape.conversations {
         let mut messages = Vec::new();
         for (turn, ttfts) in by_turn.iter_mut().enumerate() {
+            if index > 0 || turn > 0 {
+                tokio::time::sleep(shape.think).await;
+            }
             let user = match turn {
                 0 => OPENERS[index % OPENERS.len()],
                 n => FOLLOW_UPS[(n - 1) % FOLLOW_UPS.len()],

@@ -95,8 +95,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     if args.turns > 0 {
         for (server, target) in servers.iter().zip(&targets) {
-            let stats =
-                conversation::run(&client, target, &plan, args.turns, args.conversations).await;
+            let shape = conversation::Shape {
+                turns: args.turns,
+                conversations: args.conversations,
+                think: Duration::from_millis(args.think_ms),
+            };
+            let stats = conversation::run(&client, target, &plan, &shape).await;
             eprintln!(
                 "conversation   {:<14} TTFT by turn (ms): {}  errors {}",
                 server.name,

@@ -170,7 +170,8 @@ impl Report {
         let mut md = format!(
             "\n## Conversation\n\nOne client, {} conversations of {} turns each, one after \
              the other; every turn sends the whole conversation so far (the server's own \
-             replies included) plus a new question. Time to first token by turn, median over \
+             replies included) plus a new question, {} ms after the previous reply ended (a \
+             person reading it and typing). Time to first token by turn, median over \
              the conversations, in ms; growth is the last turn's over the first's. Cold: the \
              first conversation's first turn, when the server had nothing cached; later first \
              turns may re-use the chat template's cached preamble (a default system prompt).\n\n\
@@ -179,6 +180,7 @@ impl Report {
              |---|{}---:|---:|---:|---:|---:|---:|\n",
             first.conversations,
             turns,
+            first.think.as_millis(),
             (1..=turns)
                 .map(|t| format!("Turn {t}"))
                 .collect::<Vec<_>>()
