@@ -204,3 +204,54 @@ async fn the_idle_engine_decodes_the_turn_boundary_so_the_next_turn_prefills_onl
     assert_eq!(cached(&fresh), 0);
     assert_eq!(message_text(&second), message_text(&fresh));
 }
+
+#[tokio::test]
+async fn a_running_request_lends_its_prefix_to_the_same_callers_next_request_only() {
+    let app = spawn_app(|config| config.parallel = 3).await;
+    let bob = create_api_key(&app.base).await;
+    // Whole prompts under 64 tokens: llama.cpp's CPU attention switches kernels (with other
+    // rounding) at 64 queries, so a longer cold prompt could not be compared token for token
+    // with a cached prefix plus a short suffix.
+    let system = "You review rental contracts. Quote the clause you mean and say whom it favours.";
+    let ask = |question: &str| {
+        json!([
+            { "role": "system", "content": system },
+            { "role": "user", "content": question },
+        ])
+    };
+    // A long request of the caller is still generating (its first token is out, so its
+    // prompt is in its cells) when the next one with the same system prompt arrives.
+    let mut running = app
+        .post(
+            "/v1/chat/completions",
+            json!({
+                "model": MODEL, "messages": ask("Is a three-month deposit fair?"),
+                "max_tokens": 600, "logit_bias": { "0": -100, "2": -100 }, "stream": true,
+            }),
+        )
+        .await;
+    assert_eq!(running.status(), 200);
+    running
+        .chunk()
+        .await
+        .expect("first chunk")
+        .expect("a chunk");
+
+    let next = ask("Who pays for repairs to the boiler?");
+    let alice = chat_as(&app, &app.api_key, &next).await;
+    assert!(
+        cached(&alice) >= 25,
+        "the running request lent only {} tokens",
+        cached(&alice)
+    );
+    // Another caller never gets a copy.
+    let other = chat_as(&app, &bob, &next).await;
+    assert_eq!(cached(&other), 0);
+    drop(running);
+
+    // The copy gives what a cold prefill on an idle server gives.
+    let cold = spawn_app(|config| config.parallel = 3).await;
+    let fresh = chat_as(&cold, &cold.api_key, &next).await;
+    assert_eq!(message_text(&alice), message_text(&fresh));
+}
+

@@ -66,62 +66,86 @@ impl PromptCache {
     }
 
     /// Chooses a free slot for a prompt: the owner's slot sharing the longest prefix, else an
-    /// empty slot (given a copy of that shared prefix when it is long enough), else the least
-    /// recently used one (whose cells are then discarded).
+    /// empty slot, else the least recently used one (whose cells are then discarded). When
+    /// another of the owner's slots, cached or `running` now, shares a prefix longer by at
+    /// least the copy threshold (a system prompt, the same document), the chosen slot gets a
+    /// copy of it instead of prefilling it again. `running` lists busy slots, their owners
+    /// and the tokens in their cells.
     pub fn place(
         &mut self,
         free: &[usize],
         owner: Option<CacheOwner>,
         prompt: &[LlamaToken],
+        running: &[(usize, Option<CacheOwner>, &[LlamaToken])],
     ) -> Option<Placement> {
-        let best_match = owner.and_then(|owner| {
-            free.iter()
-                .filter_map(|&slot| {
-                    let warm = self.warm[slot].as_ref().filter(|w| w.owner == owner)?;
-                    // At least one prompt token must be decoded to get the next distribution.
-                    let shared =
-                        common_prefix(&warm.tokens, prompt).min(prompt.len().saturating_sub(1));
-                    (shared > 0).then_some((slot, shared))
-                })
-                .max_by_key(|&(_, shared)| shared)
-        });
+        // At least one prompt token must be decoded to get the next distribution.
+        let shared = |tokens: &[LlamaToken]| {
+            common_prefix(tokens, prompt).min(prompt.len().saturating_sub(1))
+        };
+        let best_match = free
+            .iter()
+            .filter_map(|&slot| Some((slot, shared(self.cached_for(slot, owner)?))))
+            .filter(|&(_, reuse)| reuse > 0)
+            .max_by_key(|&(_, reuse)| reuse);
         let empty = free.iter().copied().find(|&slot| self.warm[slot].is_none());
-        if let Some((slot, reuse)) = best_match {
-            // A match that would throw away most of a cached conversation (typically only the
-            // model's default system prompt is shared) is a different conversation: keep it,
-            // and use an empty slot instead if there is one.
-            let cached = self.warm[slot].as_ref().map_or(0, |w| w.tokens.len());
-            if 2 * reuse >= cached || empty.is_none() {
-                self.warm[slot] = None;
-                return Some(Placement {
+        let mut placement = match best_match {
+            // A match that would throw away most of a cached conversation (typically only
+            // the model's default system prompt is shared) is a different conversation: keep
+            // it, and use an empty slot instead if there is one.
+            Some((slot, reuse))
+                if empty.is_none()
+                    || 2 * reuse >= self.warm[slot].as_ref().map_or(0, |w| w.tokens.len()) =>
+            {
+                let cached = self.warm[slot].take().map_or(0, |w| w.tokens.len());
+                Placement {
                     slot,
                     reuse,
                     trim: cached > reuse,
                     copy_from: None,
-                });
+                }
             }
-            if let Some(empty) = empty.filter(|_| reuse >= self.min_copy_tokens) {
-                self.touch(slot);
-                return Some(Placement {
-                    slot: empty,
-                    reuse,
-                    trim: true,
-                    copy_from: Some(slot),
-                });
+            _ => {
+                let slot = empty.or_else(|| {
+                    free.iter()
+                        .copied()
+                        .min_by_key(|&slot| self.warm[slot].as_ref().map(|w| w.last_used))
+                })?;
+                Placement {
+                    slot,
+                    reuse: 0,
+                    trim: self.warm[slot].take().is_some(),
+                    copy_from: None,
+                }
             }
+        };
+        let cached_sources = free
+            .iter()
+            .filter(|&&slot| slot != placement.slot)
+            .filter_map(|&slot| Some((slot, shared(self.cached_for(slot, owner)?))));
+        let running_sources = running
+            .iter()
+            .filter(|(_, running_owner, _)| owner.is_some() && *running_owner == owner)
+            .map(|&(slot, _, tokens)| (slot, shared(tokens)));
+        let longer = cached_sources
+            .chain(running_sources)
+            .max_by_key(|&(_, reuse)| reuse)
+            .filter(|&(_, reuse)| reuse >= placement.reuse.saturating_add(self.min_copy_tokens));
+        if let Some((source, reuse)) = longer {
+            self.touch(source);
+            placement = Placement {
+                reuse,
+                trim: true,
+                copy_from: Some(source),
+                ..placement
+            };
         }
-        let slot = empty.or_else(|| {
-            free.iter()
-                .copied()
-                .min_by_key(|&slot| self.warm[slot].as_ref().map(|w| w.last_used))
-        })?;
-        let trim = self.warm[slot].take().is_some();
-        Some(Placement {
-            slot,
-            reuse: 0,
-            trim,
-            copy_from: None,
-        })
+        Some(placement)
+    }
+
+    /// The tokens `slot` holds for `owner`, if it holds that owner's conversation.
+    fn cached_for(&self, slot: usize, owner: Option<CacheOwner>) -> Option<&[LlamaToken]> {
+        let warm = self.warm[slot].as_ref()?;
+        (Some(warm.owner) == owner).then_some(warm.tokens.as_slice())
     }
 
     /// Marks a slot's cached prefix as just used, so it is not the next one evicted.
@@ -264,9 +288,9 @@ mod tests {
         assert!(cache
             .keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new())
             .is_empty());
-        let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]));
+        let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]), &[]);
         assert_eq!(bob, in_place(1, 0, false));
-        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]));
+        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]), &[]);
         assert_eq!(alice, in_place(0, 4, false));
     }
 
@@ -275,12 +299,12 @@ mod tests {
         let mut cache = PromptCache::new(1, 1000, Duration::from_secs(60));
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new());
         assert_eq!(
-            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9])),
+            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9]), &[]),
             in_place(0, 2, true)
         );
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
         assert_eq!(
-            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3])),
+            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3]), &[]),
             in_place(0, 2, true)
         );
     }
@@ -290,10 +314,10 @@ mod tests {
         let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
         cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]), Vec::new());
         // Shares only the first two tokens (say, a default system prompt).
-        let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]));
+        let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]), &[]);
         assert_eq!(other, in_place(1, 0, false));
         // With no empty slot left, the partial match is still better than nothing.
-        let again = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 8]));
+        let again = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 8]), &[]);
         assert_eq!(again, in_place(0, 2, true));
     }
 
@@ -308,7 +332,7 @@ mod tests {
         );
         // Three shared tokens (a system prompt) of an eight-token conversation: copied.
         assert_eq!(
-            cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 3, 9, 9])),
+            cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 3, 9, 9]), &[]),
             Some(Placement {
                 slot: 1,
                 reuse: 3,
@@ -318,8 +342,38 @@ mod tests {
         );
         // The source keeps its conversation; nobody else gets a copy of it.
         assert_eq!(cache.cached_slots(), 1);
-        let bob = cache.place(&[0], Some(BOB), &tokens(&[1, 2, 3, 9, 9]));
+        let bob = cache.place(&[0], Some(BOB), &tokens(&[1, 2, 3, 9, 9]), &[]);
         assert_eq!(bob.map(|p| (p.reuse, p.copy_from)), Some((0, None)));
+    }
+
+    #[test]
+    fn a_running_request_of_the_same_owner_lends_its_prefix() {
+        let mut cache = PromptCache::new(3, 1000, Duration::from_secs(60)).with_prefix_copy(3);
+        cache.keep(0, Some(ALICE), tokens(&[1, 2, 9]), Vec::new());
+        let alice_running = tokens(&[1, 2, 3, 4, 5, 6]);
+        let bob_running = tokens(&[1, 2, 3, 4, 5, 7]);
+        let running = [
+            (1, Some(ALICE), &alice_running[..]),
+            (2, Some(BOB), &bob_running[..]),
+        ];
+        // Alice's cached slot shares two tokens; her running request five: it is copied.
+        assert_eq!(
+            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5, 8]), &running),
+            Some(Placement {
+                slot: 0,
+                reuse: 5,
+                trim: true,
+                copy_from: Some(1)
+            })
+        );
+        // Bob's running request shares as much, but is never a source for anyone else, nor
+        // for callers without an owner.
+        cache.keep(0, Some(ALICE), tokens(&[1, 9]), Vec::new());
+        let only_bob = [(2, Some(BOB), &bob_running[..])];
+        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5, 7]), &only_bob);
+        assert_eq!(alice, in_place(0, 1, true));
+        let nobody = cache.place(&[0], None, &tokens(&[1, 2, 3, 4, 5, 7]), &only_bob);
+        assert_eq!(nobody.map(|p| (p.reuse, p.copy_from)), Some((0, None)));
     }
 
     #[test]

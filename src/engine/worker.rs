@@ -73,6 +73,8 @@ struct Scheduler<'m> {
     slot_context: usize,
     /// Slots with prompt tokens left, shortest first; kept to avoid allocating every step.
     prefilling: Vec<usize>,
+    /// Prompt tokens each slot puts in the current step.
+    chunks: Vec<usize>,
     piece: Vec<u8>,
     last_expiry: Instant,
 }
@@ -96,6 +98,7 @@ impl<'m> Scheduler<'m> {
             sliding_window: sliding_window(model),
             slot_context,
             prefilling: Vec::with_capacity(config.parallel as usize),
+            chunks: vec![0; config.parallel as usize],
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
         }
@@ -196,7 +199,19 @@ impl<'m> Scheduler<'m> {
                 break;
             };
             let owner = job.request.cache_owner;
-            let Some(placement) = self.cache.place(&free, owner, &job.request.prompt) else {
+            let running: Vec<_> = self
+                .slots
+                .iter()
+                .flatten()
+                .map(|seq| {
+                    let slot = usize::try_from(seq.seq_id).unwrap_or(usize::MAX);
+                    (slot, seq.job.request.cache_owner, seq.kv_tokens.as_slice())
+                })
+                .collect();
+            let placement = self
+                .cache
+                .place(&free, owner, &job.request.prompt, &running);
+            let Some(placement) = placement else {
                 break;
             };
             let Some(job) = self.waiting.pop_front() else {
@@ -223,15 +238,20 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    /// One decode: every generating sequence's next token, then prompt chunks, paced so the
+    /// One decode: every generating sequence's next token plus prompt chunks, paced so the
     /// generating ones are not held up for long, shortest prompt first so that short prompts
     /// get their first token without waiting behind a long one.
     fn step(&mut self, context: &mut LlamaContext) {
         let started = Instant::now();
-        self.batch.clear();
-        let generating = self.add_generated_tokens();
+        let generating = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|seq| seq.next_token.is_some())
+            .count();
         let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
-        let prompt_tokens = self.add_prompt_chunks(self.pacer.budget(generating, capacity));
+        let prompt_tokens = self.plan_prompt_chunks(self.pacer.budget(generating, capacity));
+        self.fill_batch();
         if self.batch.n_tokens() == 0 {
             return;
         }
@@ -246,30 +266,9 @@ impl<'m> Scheduler<'m> {
             .record(generating, prompt_tokens, started.elapsed());
     }
 
-    /// Puts every generating sequence's last sampled token in the batch; returns how many.
-    fn add_generated_tokens(&mut self) -> usize {
-        let mut generating = 0;
-        for seq in self.slots.iter_mut().flatten() {
-            let Some(token) = seq.next_token else {
-                continue;
-            };
-            if self
-                .batch
-                .add(token, seq.position(), &[seq.seq_id], true)
-                .is_err()
-            {
-                continue;
-            }
-            seq.next_token = None;
-            seq.kv_tokens.push(token);
-            seq.logits_at = Some(self.batch.n_tokens() - 1);
-            generating += 1;
-        }
-        generating
-    }
-
-    /// Adds up to `budget` prompt tokens, shortest remaining prompt first; returns how many.
-    fn add_prompt_chunks(&mut self, budget: usize) -> usize {
+    /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
+    /// first, into `self.chunks` (by slot); returns how many.
+    fn plan_prompt_chunks(&mut self, budget: usize) -> usize {
         let slots = &self.slots;
         self.prefilling.clear();
         self.prefilling.extend((0..slots.len()).filter(|&i| {
@@ -282,36 +281,62 @@ impl<'m> Scheduler<'m> {
                 .as_ref()
                 .map_or(usize::MAX, |seq| seq.prompt_remaining().len())
         });
-        let mut added = 0;
+        self.chunks.fill(0);
+        let mut planned = 0;
         for &index in &self.prefilling {
-            let Some(seq) = self.slots[index].as_mut() else {
+            let remaining = slots[index]
+                .as_ref()
+                .map_or(0, |seq| seq.prompt_remaining().len());
+            self.chunks[index] = remaining.min(budget - planned);
+            planned += self.chunks[index];
+            if planned == budget {
+                break;
+            }
+        }
+        planned
+    }
+
+    /// Fills the batch in slot order: each generating sequence's last sampled token, each
+    /// prefilling one's planned chunk. llama.cpp splits a batch over per-slot KV streams into
+    /// passes of consecutive sequence ids taking equally many tokens each, so slot order is
+    /// what lets every sequence's first token share one pass.
+    fn fill_batch(&mut self) {
+        self.batch.clear();
+        for (slot, &chunk) in self.slots.iter_mut().zip(&self.chunks) {
+            let Some(seq) = slot.as_mut() else {
                 continue;
             };
+            if let Some(token) = seq.next_token {
+                if self
+                    .batch
+                    .add(token, seq.position(), &[seq.seq_id], true)
+                    .is_ok()
+                {
+                    seq.next_token = None;
+                    seq.kv_tokens.push(token);
+                    seq.logits_at = Some(self.batch.n_tokens() - 1);
+                }
+                continue;
+            }
             // Indices, not a copied chunk: this runs for every sequence at every step.
-            let take = seq.prompt_remaining().len().min(budget - added);
-            let ends_prompt = take == seq.prompt_remaining().len();
-            for offset in 0..take {
+            let ends_prompt = chunk == seq.prompt_remaining().len();
+            for offset in 0..chunk {
                 let token = seq.prompt_remaining()[0];
-                let last = ends_prompt && offset + 1 == take;
+                let last = ends_prompt && offset + 1 == chunk;
                 if self
                     .batch
                     .add(token, seq.position(), &[seq.seq_id], last)
                     .is_err()
                 {
-                    return added;
+                    break;
                 }
                 seq.kv_tokens.push(token);
                 seq.prompt_sent += 1;
-                added += 1;
                 if last {
                     seq.logits_at = Some(self.batch.n_tokens() - 1);
                 }
             }
-            if added == budget {
-                break;
-            }
         }
-        added
     }
 
     /// Samples every sequence whose logits the last decode produced; hands finished ones'
