@@ -21,6 +21,10 @@ use super::{EngineConfig, EngineStats, Event};
 
 /// Most tokens one decode step takes.
 pub(super) const BATCH_TOKENS: u32 = 512;
+/// How long the engine must sit idle before it decodes ahead of cached conversations' next
+/// turns. A client sending its next request at once (a script, a benchmark) would otherwise
+/// wait for that step, usually for nothing; a person takes seconds to read and type.
+const DECODE_AHEAD_PAUSE: Duration = Duration::from_millis(250);
 
 pub(super) enum Command {
     Generate(Job),
@@ -110,10 +114,13 @@ impl<'m> Scheduler<'m> {
             (self.cache.idle_timeout() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut open = true;
         loop {
-            if self.is_idle() && !self.cache.has_owed() {
-                match commands.recv_timeout(tick) {
+            // Whether the engine sat idle through DECODE_AHEAD_PAUSE with tokens owed.
+            let mut paused = false;
+            if self.is_idle() {
+                let owed = self.cache.has_owed();
+                match commands.recv_timeout(if owed { DECODE_AHEAD_PAUSE } else { tick }) {
                     Ok(command) => self.handle(command, context),
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => paused = owed,
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
@@ -136,7 +143,9 @@ impl<'m> Scheduler<'m> {
                 if !open {
                     return;
                 }
-                self.decode_owed(context);
+                if paused {
+                    self.decode_owed(context);
+                }
                 continue;
             }
             self.step(context);
@@ -369,9 +378,9 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    /// With nothing else to do, decodes the tokens cached conversations' next turns will
-    /// start with (the chat template's turn boundary), so a follow-up prefills only its new
-    /// message. One step, however many slots: a request arriving meanwhile waits for it.
+    /// After a pause with nothing to do, decodes the tokens cached conversations' next turns
+    /// will start with (the chat template's turn boundary), so a follow-up prefills only its
+    /// new message. One step, however many slots: a request arriving meanwhile waits for it.
     fn decode_owed(&mut self, context: &mut LlamaContext) {
         let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
         self.batch.clear();
