@@ -84,12 +84,13 @@ impl Sequence {
     pub fn into_parts(self) -> (Job, Vec<LlamaToken>, Vec<LlamaToken>) {
         let boundary = self.job.request.next_turn.as_deref().unwrap_or_default();
         let owed = match self.owed {
+            // Without a known boundary, the last token alone would rarely match.
             _ if boundary.is_empty() => Vec::new(),
-            None => Vec::new(),
             Some(Owed::Boundary) => boundary.to_vec(),
             Some(Owed::LastTokenAndBoundary(last)) => std::iter::once(last)
                 .chain(boundary.iter().copied())
                 .collect(),
+            None => Vec::new(),
         };
         (self.job, self.kv_tokens, owed)
     }

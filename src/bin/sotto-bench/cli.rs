@@ -26,8 +26,8 @@ give the ratio column.
 Then two scenarios on each server in turn: a --turns-turn conversation (does the last
 turn's time to first token stay close to the first's?) and a --long-prompt-token prompt
 arriving while --long-prompt-streams streams generate (how long do they stall?). With
---llama-bench, llama.cpp's tg128 runs just before the first level, as the single-stream
-ceiling.
+--llama-bench, llama.cpp's tg128 runs just before and just after the 1-client level, as the
+single-stream ceiling.
 
 Writes OUT/latest.md (table, machine, date, command line) and OUT/latest.png (total tokens/s
 against concurrency).
@@ -124,8 +124,8 @@ pub struct Args {
     pub font: PathBuf,
 
     /// Also run llama.cpp's `llama-bench` (tg128: one sequence, 128 tokens, no server) on the
-    /// model with the same threads, just before the single-client level, as the ceiling for
-    /// one stream.
+    /// model with the same threads, just before and just after the single-client level (the
+    /// mean is the ceiling for one stream).
     #[arg(long, value_name = "PATH")]
     pub llama_bench: Option<PathBuf>,
 

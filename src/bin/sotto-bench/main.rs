@@ -71,7 +71,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let mut levels = Vec::new();
     for &clients in &args.levels {
         if clients == 1 {
-            scenarios.tg128 = run_llama_bench(args);
+            scenarios.tg128.extend(run_llama_bench(args));
         }
         let mut level = Vec::new();
         for (server, target) in servers.iter().zip(&targets) {
@@ -92,6 +92,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             level.push(stats);
         }
         levels.push(level);
+        if clients == 1 {
+            // Bracketing the level: the machine's speed drifts within a minute.
+            scenarios.tg128.extend(run_llama_bench(args));
+        }
     }
     if args.turns > 0 {
         for (server, target) in servers.iter().zip(&targets) {

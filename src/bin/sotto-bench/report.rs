@@ -17,7 +17,8 @@ pub struct ServerInfo {
 /// What was measured beside the load levels; per-server lists are in `servers` order.
 #[derive(Default)]
 pub struct Scenarios {
-    pub tg128: Option<Tg128>,
+    /// llama-bench tg128 just before and just after the 1-client level.
+    pub tg128: Vec<Tg128>,
     pub conversations: Vec<ConversationStats>,
     pub gaps: Vec<GapStats>,
 }
@@ -134,14 +135,21 @@ impl Report {
 
     /// Each server's single-client decode speed against llama-bench's tg128.
     fn single_stream(&self) -> String {
-        let Some(tg128) = &self.scenarios.tg128 else {
+        let Some(first) = self.scenarios.tg128.first() else {
             return String::new();
         };
+        let runs = &self.scenarios.tg128;
+        let mean = runs.iter().map(|t| t.tokens_per_second).sum::<f64>() / runs.len() as f64;
+        let each: Vec<String> = runs
+            .iter()
+            .map(|t| format!("{:.1} ± {:.1}", t.tokens_per_second, t.stddev))
+            .collect();
         let mut md = format!(
-            "\n## Single stream against llama-bench\n\n`{}`: tg128 {:.1} ± {:.1} tokens/s \
-             (run just before the 1-client level).\n\n\
+            "\n## Single stream against llama-bench\n\n`{}`, run just before and just after \
+             the 1-client level: tg128 {} tokens/s, mean {mean:.1}.\n\n\
              | Server | Per-stream tok/s at 1 client | ÷ tg128 |\n|---|---:|---:|\n",
-            tg128.command, tg128.tokens_per_second, tg128.stddev
+            first.command,
+            each.join(" and "),
         );
         let single = self
             .levels
@@ -153,10 +161,7 @@ impl Report {
                 "| {} | {} | {} |",
                 server.name,
                 opt(stats.per_stream_tps, 1),
-                opt(
-                    ratio(stats.per_stream_tps, Some(tg128.tokens_per_second)),
-                    2
-                )
+                opt(ratio(stats.per_stream_tps, Some(mean)), 2)
             );
         }
         md
