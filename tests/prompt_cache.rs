@@ -254,4 +254,3 @@ async fn a_running_request_lends_its_prefix_to_the_same_callers_next_request_onl
     let fresh = chat_as(&cold, &cold.api_key, &next).await;
     assert_eq!(message_text(&alice), message_text(&fresh));
 }
-
