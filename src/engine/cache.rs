@@ -82,9 +82,14 @@ impl PromptCache {
         let shared = |tokens: &[LlamaToken]| {
             common_prefix(tokens, prompt).min(prompt.len().saturating_sub(1))
         };
-        let best_match = free
+        // The owner's free slots and the prefix each shares with the prompt.
+        let cached: Vec<(usize, usize)> = free
             .iter()
             .filter_map(|&slot| Some((slot, shared(self.cached_for(slot, owner)?))))
+            .collect();
+        let best_match = cached
+            .iter()
+            .copied()
             .filter(|&(_, reuse)| reuse > 0)
             .max_by_key(|&(_, reuse)| reuse);
         let empty = free.iter().copied().find(|&slot| self.warm[slot].is_none());
@@ -118,10 +123,9 @@ impl PromptCache {
                 }
             }
         };
-        let cached_sources = free
-            .iter()
-            .filter(|&&slot| slot != placement.slot)
-            .filter_map(|&slot| Some((slot, shared(self.cached_for(slot, owner)?))));
+        let cached_sources = cached
+            .into_iter()
+            .filter(|&(slot, _)| slot != placement.slot);
         let running_sources = running
             .iter()
             .filter(|(_, running_owner, _)| owner.is_some() && *running_owner == owner)

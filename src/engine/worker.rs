@@ -211,10 +211,10 @@ impl<'m> Scheduler<'m> {
             let running: Vec<_> = self
                 .slots
                 .iter()
-                .flatten()
-                .map(|seq| {
-                    let slot = usize::try_from(seq.seq_id).unwrap_or(usize::MAX);
-                    (slot, seq.job.request.cache_owner, seq.kv_tokens.as_slice())
+                .enumerate()
+                .filter_map(|(slot, seq)| {
+                    let seq = seq.as_ref()?;
+                    Some((slot, seq.job.request.cache_owner, seq.kv_tokens.as_slice()))
                 })
                 .collect();
             let placement = self

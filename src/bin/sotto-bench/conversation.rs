@@ -33,7 +33,7 @@ const FOLLOW_UPS: &[&str] = &[
 ];
 
 /// What the scenario runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Shape {
     pub turns: usize,
     pub conversations: usize,
@@ -44,8 +44,7 @@ pub struct Shape {
 /// Times to first token by turn, over several conversations.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationStats {
-    pub conversations: usize,
-    pub think: Duration,
+    pub shape: Shape,
     /// Median over conversations of each turn's time to first token, in ms.
     pub ttft_ms: Vec<f64>,
     /// The very first turn's, when nothing was cached yet. Later conversations' first turns
@@ -83,8 +82,7 @@ pub async fn run(
     let mut by_turn: Vec<Vec<f64>> = vec![Vec::new(); turns];
     let (mut prompts, mut cached) = (Vec::new(), Vec::new());
     let mut stats = ConversationStats {
-        conversations: shape.conversations,
-        think: shape.think,
+        shape: shape.clone(),
         ..ConversationStats::default()
     };
     for index in 0..shape.conversations {

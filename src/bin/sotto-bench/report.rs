@@ -183,9 +183,9 @@ impl Report {
              | Server | {} | Growth | Cold turn 1 | Growth from cold | Last prompt tokens \
              | Last cached tokens | Errors |\n\
              |---|{}---:|---:|---:|---:|---:|---:|\n",
-            first.conversations,
+            first.shape.conversations,
             turns,
-            first.think.as_millis(),
+            first.shape.think.as_millis(),
             (1..=turns)
                 .map(|t| format!("Turn {t}"))
                 .collect::<Vec<_>>()
