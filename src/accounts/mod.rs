@@ -12,7 +12,7 @@ use crate::clock;
 use crate::storage::{Database, StorageError};
 pub use password::{MAX_LEN as PASSWORD_MAX, MIN_LEN as PASSWORD_MIN};
 pub use secrets::API_KEY_PREFIX;
-pub use throttle::{LoginThrottle, Subject};
+pub use throttle::{Attempt, LoginThrottle, Subject};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -30,6 +30,13 @@ pub struct ApiKeyInfo {
     pub created_at: String,
 }
 
+/// The hashes under which keys and session tokens are stored: what cached prompts are keyed by.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub key_hashes: Vec<Vec<u8>>,
+    pub session_hashes: Vec<Vec<u8>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("enter a valid email address")]
@@ -44,6 +51,9 @@ pub enum AccountError {
     NotFound,
     #[error("key names are 1 to 64 characters")]
     KeyName,
+    /// Too many password checks at once: the caller should answer 503 and try later.
+    #[error("the server is busy checking passwords")]
+    Busy,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error")]
@@ -63,6 +73,7 @@ pub struct SessionPolicy {
 pub struct Accounts {
     db: Database,
     policy: SessionPolicy,
+    hasher: password::Hasher,
 }
 
 /// Trimmed and lower-cased; `None` if it does not look like an address.
@@ -80,7 +91,11 @@ pub fn normalize_email(email: &str) -> Option<String> {
 impl Accounts {
     pub fn new(db: Database, policy: SessionPolicy) -> Self {
         password::warm_up();
-        Self { db, policy }
+        Self {
+            db,
+            policy,
+            hasher: password::Hasher::new(),
+        }
     }
 
     pub async fn create_user(&self, email: &str, password: String) -> Result<User, AccountError> {
@@ -88,9 +103,7 @@ impl Accounts {
         if !password::acceptable(&password) {
             return Err(AccountError::PasswordLength);
         }
-        let hash = password::hash(password)
-            .await
-            .map_err(|_| AccountError::Internal)?;
+        let hash = self.hasher.hash(password).await?;
         let today = clock::today();
         self.db
             .call(move |conn| store::insert_user(conn, &email, &hash, &today))
@@ -111,7 +124,7 @@ impl Accounts {
             None => (None, None),
         };
         let long_enough = password::acceptable(&password);
-        let verified = password::verify(password, hash).await;
+        let verified = self.hasher.verify(password, hash).await?;
         match user {
             Some(user) if verified && long_enough => Ok(user),
             _ => Err(AccountError::WrongCredentials),
@@ -135,9 +148,7 @@ impl Accounts {
         if !password::acceptable(&password) {
             return Err(AccountError::PasswordLength);
         }
-        let hash = password::hash(password)
-            .await
-            .map_err(|_| AccountError::Internal)?;
+        let hash = self.hasher.hash(password).await?;
         Ok(self
             .db
             .call(move |conn| store::set_password(conn, user_id, &hash))
@@ -199,6 +210,14 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Ends every session of the user.
+    pub async fn end_all_sessions(&self, user_id: i64) -> Result<(), AccountError> {
+        Ok(self
+            .db
+            .call(move |conn| store::delete_sessions_of(conn, user_id))
+            .await?)
+    }
+
     pub async fn end_session(&self, token: &str) -> Result<(), AccountError> {
         let token_hash = secrets::hash(token);
         Ok(self
@@ -232,36 +251,52 @@ impl Accounts {
     }
 
     /// Revokes a key: of `owner` only, or any key when `owner` is `None` (the CLI). Returns the
-    /// key's user.
-    pub async fn revoke_key(&self, key_id: i64, owner: Option<i64>) -> Result<i64, AccountError> {
+    /// key's hash.
+    pub async fn revoke_key(
+        &self,
+        key_id: i64,
+        owner: Option<i64>,
+    ) -> Result<Vec<u8>, AccountError> {
         self.db
             .call(move |conn| store::delete_key(conn, key_id, owner))
             .await?
             .ok_or(AccountError::NotFound)
     }
 
-    /// The id of a valid API key.
-    pub async fn key_id(&self, key: &str) -> Result<Option<i64>, AccountError> {
+    /// The stored hash of a valid API key.
+    pub async fn key_hash(&self, key: &str) -> Result<Option<Vec<u8>>, AccountError> {
         if !key.starts_with(API_KEY_PREFIX) {
             return Ok(None);
         }
         let key_hash = secrets::hash(key);
-        Ok(self
+        let lookup = key_hash.clone();
+        let exists = self
             .db
-            .call(move |conn| store::key_id(conn, &key_hash))
-            .await?)
+            .call(move |conn| store::key_exists(conn, &lookup))
+            .await?;
+        Ok(exists.then_some(key_hash))
     }
 
-    /// The ids of a user's keys and the hashes of their session tokens: what their cached
-    /// prompts are keyed by.
-    pub async fn credentials(
-        &self,
-        user_id: i64,
-    ) -> Result<(Vec<i64>, Vec<Vec<u8>>), AccountError> {
+    /// The credentials of one user, or of every user (`None`).
+    pub async fn credentials(&self, user_id: Option<i64>) -> Result<Credentials, AccountError> {
         Ok(self
             .db
             .call(move |conn| store::credentials(conn, user_id))
             .await?)
+    }
+
+    /// Changes whenever another process (the command line) has changed the database.
+    pub async fn data_version(&self) -> Result<i64, AccountError> {
+        Ok(self.db.data_version().await?)
+    }
+}
+
+impl From<password::PasswordError> for AccountError {
+    fn from(error: password::PasswordError) -> Self {
+        match error {
+            password::PasswordError::Busy => Self::Busy,
+            password::PasswordError::Failed => Self::Internal,
+        }
     }
 }
 

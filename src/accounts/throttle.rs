@@ -40,13 +40,20 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(wait)` when any subject has used up its failures in the window.
-    pub fn check(&self, subjects: &[Subject<'_>]) -> Result<(), Duration> {
+    /// Counts an attempt against every subject before it is evaluated, so that a burst of
+    /// concurrent guesses cannot all pass the check while the first ones are still being
+    /// hashed. `Err(wait)` when any subject has used up its failures in the window: the
+    /// attempt is then refused without being evaluated.
+    ///
+    /// The attempt stays counted as a failure unless [`Attempt::succeeded`] or
+    /// [`Attempt::not_evaluated`] takes it back.
+    pub fn begin(&self, subjects: &[Subject<'_>]) -> Result<Attempt<'_>, Duration> {
         let now = Instant::now();
+        let keys: Vec<[u8; 32]> = subjects.iter().map(|subject| self.key(subject)).collect();
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let mut wait = Duration::ZERO;
-        for subject in subjects {
-            if let Some(times) = failures.get_mut(&self.key(subject)) {
+        for key in &keys {
+            if let Some(times) = failures.get_mut(key) {
                 prune(times, now, self.window);
                 if times.len() >= self.max_failures {
                     if let Some(oldest) = times.front() {
@@ -55,26 +62,37 @@ impl LoginThrottle {
                 }
             }
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.max(Duration::from_secs(1)))
+        if !wait.is_zero() {
+            return Err(wait.max(Duration::from_secs(1)));
         }
-    }
-
-    pub fn record_failure(&self, subjects: &[Subject<'_>]) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if failures.len() >= MAX_KEYS {
             failures.retain(|_, times| {
                 prune(times, now, self.window);
                 !times.is_empty()
             });
         }
-        for subject in subjects {
-            let times = failures.entry(self.key(subject)).or_default();
-            prune(times, now, self.window);
-            times.push_back(now);
+        for key in &keys {
+            failures.entry(*key).or_default().push_back(now);
+        }
+        Ok(Attempt {
+            throttle: self,
+            keys,
+            at: now,
+        })
+    }
+
+    /// Takes back what [`LoginThrottle::begin`] counted.
+    fn uncount(&self, keys: &[[u8; 32]], at: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in keys {
+            if let Some(times) = failures.get_mut(key) {
+                if let Some(position) = times.iter().position(|time| *time == at) {
+                    times.remove(position);
+                }
+                if times.is_empty() {
+                    failures.remove(key);
+                }
+            }
         }
     }
 
@@ -92,6 +110,26 @@ impl LoginThrottle {
             }
         }
         hasher.finalize().into()
+    }
+}
+
+/// A login attempt counted by [`LoginThrottle::begin`]. Dropped as it is, it stays counted as
+/// a failure, which is also what happens when its request is abandoned half way.
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    keys: Vec<[u8; 32]>,
+    at: Instant,
+}
+
+impl Attempt<'_> {
+    /// The password was right: the attempt is not a failure.
+    pub fn succeeded(self) {
+        self.throttle.uncount(&self.keys, self.at);
+    }
+
+    /// The password was never checked (the server was busy): it counts for nothing.
+    pub fn not_evaluated(self) {
+        self.throttle.uncount(&self.keys, self.at);
     }
 }
 
@@ -113,12 +151,30 @@ mod tests {
         let throttle = LoginThrottle::new(3, Duration::from_millis(200));
         let who = [Subject::Email("a@b.c")];
         for _ in 0..3 {
-            assert!(throttle.check(&who).is_ok());
-            throttle.record_failure(&who);
+            drop(throttle.begin(&who).expect("allowed"));
         }
-        assert!(throttle.check(&who).is_err());
-        assert!(throttle.check(&[Subject::Email("other@b.c")]).is_ok());
+        assert!(throttle.begin(&who).is_err());
+        assert!(throttle.begin(&[Subject::Email("other@b.c")]).is_ok());
         std::thread::sleep(Duration::from_millis(250));
-        assert!(throttle.check(&who).is_ok());
+        assert!(throttle.begin(&who).is_ok());
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_evaluated() {
+        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        let who = [Subject::Email("a@b.c")];
+        // Three attempts in flight at once use up the limit: a fourth is refused unevaluated.
+        let in_flight: Vec<_> = (0..3)
+            .map(|_| throttle.begin(&who).expect("allowed"))
+            .collect();
+        assert!(throttle.begin(&who).is_err());
+        // Success and "never evaluated" give the attempt back; a failure keeps it.
+        let mut in_flight = in_flight.into_iter();
+        in_flight.next().expect("first").succeeded();
+        in_flight.next().expect("second").not_evaluated();
+        drop(in_flight);
+        assert!(throttle.begin(&who).is_ok());
+        assert!(throttle.begin(&who).is_ok());
+        assert!(throttle.begin(&who).is_err());
     }
 }
