@@ -38,7 +38,7 @@ pub async fn users(data: &DataArgs, action: UsersAction) -> anyhow::Result<()> {
             accounts.delete_user(user.id).await?;
             println!("deleted user {} with their sessions and keys", user.email);
         }
-        UsersAction::Passwd { email } => {
+        UsersAction::Passwd { email, revoke_keys } => {
             let user = accounts.user_by_email(&email).await?;
             let password = read_password()?;
             accounts.set_password(user.id, password).await?;
@@ -46,6 +46,13 @@ pub async fn users(data: &DataArgs, action: UsersAction) -> anyhow::Result<()> {
                 "password changed for {}; their sessions have ended",
                 user.email
             );
+            if revoke_keys {
+                let keys = accounts.keys(user.id).await?;
+                for key in &keys {
+                    accounts.revoke_key(key.id, Some(user.id)).await?;
+                }
+                println!("revoked their {} API key(s)", keys.len());
+            }
         }
     }
     Ok(())

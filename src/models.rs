@@ -130,6 +130,14 @@ impl ModelRegistry {
         }
     }
 
+    /// Drops, from every loaded model, what is cached for owners not in `live`.
+    pub fn keep_only(&self, live: std::collections::HashSet<crate::engine::CacheOwner>) {
+        let live = Arc::new(live);
+        for model in self.loaded() {
+            model.engine.keep_only(Arc::clone(&live));
+        }
+    }
+
     /// The models loaded so far.
     pub fn loaded(&self) -> Vec<Arc<LoadedModel>> {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ApiKeyInfo, User};
+use super::{ApiKeyInfo, Credentials, User};
 
 /// A user from the first three columns of a row: id, email, created_at.
 fn user_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
@@ -118,6 +118,11 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<
     Ok(())
 }
 
+pub fn delete_sessions_of(conn: &Connection, user_id: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
+    Ok(())
+}
+
 pub fn delete_expired_sessions(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])
 }
@@ -157,37 +162,43 @@ pub fn keys(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<ApiKeyInfo>
     rows.collect()
 }
 
-/// Deletes a key; `owner` limits it to one user's keys (the CLI may revoke any).
+/// Deletes a key; `owner` limits it to one user's keys (the CLI may revoke any). Returns the
+/// key's hash.
 pub fn delete_key(
     conn: &Connection,
     key_id: i64,
     owner: Option<i64>,
-) -> rusqlite::Result<Option<i64>> {
+) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.query_row(
-        "DELETE FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2) RETURNING user_id",
+        "DELETE FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2) RETURNING key_hash",
         params![key_id, owner],
         |row| row.get(0),
     )
     .optional()
 }
 
-pub fn key_id(conn: &Connection, key_hash: &[u8]) -> rusqlite::Result<Option<i64>> {
+pub fn key_exists(conn: &Connection, key_hash: &[u8]) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT id FROM api_keys WHERE key_hash = ?1",
+        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE key_hash = ?1)",
         params![key_hash],
         |row| row.get(0),
     )
-    .optional()
 }
 
-pub fn credentials(conn: &Connection, user_id: i64) -> rusqlite::Result<(Vec<i64>, Vec<Vec<u8>>)> {
-    let mut keys = conn.prepare("SELECT id FROM api_keys WHERE user_id = ?1")?;
+/// The hashes of the keys and session tokens of one user, or of everyone (`None`).
+pub fn credentials(conn: &Connection, user_id: Option<i64>) -> rusqlite::Result<Credentials> {
+    let mut keys =
+        conn.prepare("SELECT key_hash FROM api_keys WHERE ?1 IS NULL OR user_id = ?1")?;
     let keys = keys
         .query_map(params![user_id], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut sessions = conn.prepare("SELECT token_hash FROM sessions WHERE user_id = ?1")?;
+    let mut sessions =
+        conn.prepare("SELECT token_hash FROM sessions WHERE ?1 IS NULL OR user_id = ?1")?;
     let sessions = sessions
         .query_map(params![user_id], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok((keys, sessions))
+    Ok(Credentials {
+        key_hashes: keys,
+        session_hashes: sessions,
+    })
 }

@@ -8,11 +8,13 @@
 //! never on disk, and is dropped on log-out, key revocation, when idle too long, or when the
 //! tokens it holds pass `--cache-mb`.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::token::LlamaToken;
 
-/// Who a cached prefix belongs to: an opaque digest of an API key id or a session token hash.
+/// Who a cached prefix belongs to: an opaque digest of an API key's or a session token's hash,
+/// both random and never issued twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheOwner(pub [u8; 32]);
 
@@ -224,6 +226,11 @@ impl PromptCache {
     /// Drops everything an owner left behind; returns the slots to clear.
     pub fn forget(&mut self, owner: CacheOwner) -> Vec<usize> {
         self.drop_where(|warm| warm.owner == owner)
+    }
+
+    /// Drops everything whose owner is not in `live`; returns the slots to clear.
+    pub fn keep_only(&mut self, live: &HashSet<CacheOwner>) -> Vec<usize> {
+        self.drop_where(|warm| !live.contains(&warm.owner))
     }
 
     /// Drops what has been idle too long; returns the slots to clear.

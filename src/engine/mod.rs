@@ -10,6 +10,7 @@ mod sequence;
 mod text;
 mod worker;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -193,6 +194,11 @@ impl Engine {
     /// Drops everything cached for `owner` (their session ended or their key was revoked).
     pub fn forget(&self, owner: CacheOwner) {
         let _ = self.inner.commands.send(worker::Command::Forget(owner));
+    }
+
+    /// Drops everything cached for owners not in `live`.
+    pub fn keep_only(&self, live: Arc<HashSet<CacheOwner>>) {
+        let _ = self.inner.commands.send(worker::Command::KeepOnly(live));
     }
 
     /// Idle slots holding a cached conversation.

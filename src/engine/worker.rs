@@ -1,9 +1,10 @@
 //! The engine thread: admits queued jobs into free slots and decodes every active sequence,
 //! plus prompt chunks of newly admitted ones, in one batch per step.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
@@ -30,6 +31,9 @@ pub(super) enum Command {
     Generate(Job),
     /// Drop every cached prefix of this owner (log-out, key revoked).
     Forget(CacheOwner),
+    /// Drop every cached prefix whose owner is not in the set (credentials revoked elsewhere,
+    /// such as from the command line).
+    KeepOnly(Arc<HashSet<CacheOwner>>),
 }
 
 pub(super) fn run(
@@ -167,6 +171,11 @@ impl<'m> Scheduler<'m> {
             Command::Generate(job) => self.waiting.push_back(job),
             Command::Forget(owner) => {
                 let forgotten = self.cache.forget(owner);
+                clear_slots(context, &forgotten);
+                self.publish();
+            }
+            Command::KeepOnly(live) => {
+                let forgotten = self.cache.keep_only(&live);
                 clear_slots(context, &forgotten);
                 self.publish();
             }

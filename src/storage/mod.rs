@@ -10,9 +10,12 @@ use rusqlite_migration::{Migrations, M};
 
 /// The schema, as numbered SQL files in `migrations/`, applied in order at start-up.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_accounts.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_accounts.sql")),
+        M::up(include_str!(
+            "../../migrations/0002_key_ids_never_reused.sql"
+        )),
+    ])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,7 @@ impl Database {
             .with_context(|| format!("creating {}", data_dir.display()))?;
         restrict_to_owner(data_dir);
         let path = data_dir.join("sotto.db");
+        create_private(&path)?;
         let mut connection =
             Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         connection
@@ -53,7 +57,13 @@ impl Database {
         migrations()
             .to_latest(&mut connection)
             .context("migrating the database")?;
-        restrict_to_owner(&path);
+        // SQLite gives its -wal and -shm files the database file's mode; these were left
+        // readable to others by versions that created the database with the default umask.
+        for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+            if file.exists() {
+                restrict_to_owner(&file);
+            }
+        }
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             path,
@@ -62,6 +72,13 @@ impl Database {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A number that changes whenever another connection (another process, such as
+    /// `sotto keys revoke`) has committed a change since the last call.
+    pub async fn data_version(&self) -> Result<i64, StorageError> {
+        self.call(|conn| conn.query_row("PRAGMA data_version", [], |row| row.get(0)))
+            .await
     }
 
     /// Runs `work` with the connection on a blocking thread.
@@ -79,6 +96,29 @@ impl Database {
         .map_err(|_| StorageError::Task)?
         .map_err(StorageError::from)
     }
+}
+
+/// Creates the database file readable and writable by its owner only, before SQLite opens it:
+/// SQLite creates the -wal and -shm files with the same mode.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// The data directory and database are for the server's user only.
