@@ -61,7 +61,12 @@ pub enum UsersAction {
     /// Delete a user with their sessions and keys.
     Delete { email: String },
     /// Set a user's password (ends their sessions); read from stdin when it is not a terminal.
-    Passwd { email: String },
+    Passwd {
+        email: String,
+        /// Revoke every API key of the user too.
+        #[arg(long)]
+        revoke_keys: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +187,30 @@ pub struct ServeConfig {
     /// The login throttling window, in seconds.
     #[arg(long, env = "SOTTO_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
+
+    /// Host names this server answers to, besides IP addresses and `localhost` (against DNS
+    /// rebinding): the names in its URL, such as `sotto.lan` or `chat.example.org`. A leading
+    /// dot allows subdomains too; `*` allows any name.
+    #[arg(long, env = "SOTTO_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Addresses of reverse proxies whose `X-Forwarded-For` (the client's address, for login
+    /// throttling) and `X-Forwarded-Proto` (whether the client used HTTPS) are believed.
+    #[arg(long, env = "SOTTO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Open connections at most; further clients wait until one closes.
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a request's headers, and to start its next request on an
+    /// open connection before it is closed.
+    #[arg(long, env = "SOTTO_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "SOTTO_BODY_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
 }
 
 impl FlashAttention {

@@ -11,35 +11,39 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod hosts;
 pub mod models;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod transport;
 pub mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use accounts::{Accounts, LoginThrottle, SessionPolicy};
 use api::ApiError;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
+use hosts::AllowedHosts;
 use models::ModelRegistry;
 use state::AppState;
 use storage::Database;
 
 /// Builds the application, opens the database and starts loading the models.
-pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
+fn app(config: &ServeConfig) -> anyhow::Result<(Router, AppState)> {
     let engine_config = EngineConfig {
         parallel: config.parallel,
         ctx_per_slot: config.ctx_size,
@@ -80,19 +84,28 @@ pub fn app(config: &ServeConfig) -> anyhow::Result<Router> {
     if !state.require_api_key {
         tracing::warn!("--auth off: the API answers anyone who can reach this port");
     }
-    Ok(Router::new()
+    let router = Router::new()
         .merge(api::router(&state, config.max_body))
         .merge(web::privacy_json_route())
         .merge(web::router())
         .route("/health", get(health))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            config.body_timeout_secs,
+        )))
+        .layer(api::cors())
         .layer(axum::middleware::from_fn(telemetry::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            AllowedHosts::new(&config.allowed_hosts),
+            hosts::check,
+        ))
         .layer(axum::middleware::from_fn(web::guard::security_headers))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
-        .with_state(state))
+        .with_state(state.clone());
+    Ok((router, state))
 }
 
 /// Serves until `shutdown` completes.
@@ -101,19 +114,42 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(&config)?;
+    let (app, state) = app(&config)?;
+    let sweeper = tokio::spawn(caller::forget_revoked(
+        state.accounts.clone(),
+        Arc::clone(&state.registry),
+        !state.require_api_key,
+    ));
+    let limits = transport::Limits {
+        max_connections: config.max_connections as usize,
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    transport::serve(listener, app, limits, shutdown).await;
+    sweeper.abort();
     Ok(())
 }
 
-/// Liveness plus each model's state and load, in counts only.
-async fn health(State(state): State<AppState>) -> Response {
+/// Liveness and each model's state for anyone; the engine counters (live activity) only for a
+/// caller on this machine, one with an API key, or anyone when `--auth off` lets anyone use
+/// the models anyway.
+async fn health(
+    State(state): State<AppState>,
+    peer: transport::Peer,
+    headers: HeaderMap,
+) -> Response {
+    let counters =
+        !state.require_api_key || peer.ip.is_loopback() || has_valid_key(&state, &headers).await;
+    if !counters {
+        let models: Vec<Value> = state
+            .registry
+            .files()
+            .into_iter()
+            .map(|file| json!({ "id": file.id, "state": state.registry.state(&file.id) }))
+            .collect();
+        return Json(json!({ "status": "ok", "models": models })).into_response();
+    }
     let loaded = state.registry.loaded();
     let models: Vec<Value> = state
         .registry
@@ -133,4 +169,11 @@ async fn health(State(state): State<AppState>) -> Response {
         })
         .collect();
     Json(json!({ "status": "ok", "models": models })).into_response()
+}
+
+async fn has_valid_key(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(key) = api::bearer_key(headers) else {
+        return false;
+    };
+    matches!(state.accounts.key_hash(key).await, Ok(Some(_)))
 }

@@ -10,6 +10,10 @@ use serde_json::{json, Value};
 use crate::engine::SubmitError;
 use crate::models::ModelError;
 
+/// Said when a request's `Host` is not one this server answers to. The name itself is not
+/// repeated: errors never echo what the client sent.
+pub const HOST_NOT_ALLOWED: &str = "This server does not answer to the host name in this request. If you run it, add the name to `--allowed-hosts` (SOTTO_ALLOWED_HOSTS).";
+
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
@@ -114,6 +118,40 @@ impl ApiError {
             "This endpoint does not accept that method.",
         )
         .with_code("method_not_allowed")
+    }
+
+    /// 415: the API reads JSON only. A page on another site can send a "simple" `text/plain`
+    /// POST without asking the server first (no CORS preflight); this refuses it unread.
+    pub fn json_required() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "Send the request body as JSON, with `Content-Type: application/json`.",
+        )
+        .with_param("content-type")
+        .with_code("unsupported_media_type")
+    }
+
+    /// 421: the request names a host this server does not answer to (DNS rebinding).
+    pub fn host_not_allowed() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "invalid_request_error",
+            HOST_NOT_ALLOWED,
+        )
+        .with_param("host")
+        .with_code("host_not_allowed")
+    }
+
+    /// 503 with `Retry-After`: too many password checks at once.
+    pub fn busy(retry_after_secs: u32) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "The server is busy; try again in a moment.",
+        )
+        .with_code("server_busy")
+        .with_retry_after(retry_after_secs)
     }
 
     /// 401 with `WWW-Authenticate: Bearer`.

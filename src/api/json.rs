@@ -3,7 +3,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -32,6 +34,24 @@ where
                 }
             })?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Refuses a body that does not say it is JSON (`application/json`, or a `+json` type) with 415,
+/// before anything reads it. Browsers send `text/plain`, form and multipart bodies to other
+/// origins without a CORS preflight; those never reach the model.
+pub async fn require_json(request: Request, next: Next) -> Response {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+    if is_json {
+        next.run(request).await
+    } else {
+        ApiError::json_required().into_response()
     }
 }
 
