@@ -24,6 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::get))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/logout-everywhere",
+            post(account::log_out_everywhere),
+        )
         .route("/account/delete", post(account::delete))
         .route("/privacy", get(privacy::page))
         .route("/static/{*path}", get(assets::get))
@@ -40,6 +45,7 @@ pub fn privacy_json_route() -> Router<AppState> {
 struct ChatPage {
     email: String,
     csrf_token: String,
+    insecure: bool,
 }
 
 /// The chat. Conversations live in the browser; the page only needs who is signed in and the
@@ -48,6 +54,7 @@ async fn home(signed_in: SignedIn) -> Response {
     let page = ChatPage {
         email: signed_in.user.email,
         csrf_token: session::csrf_token(&signed_in.token),
+        insecure: signed_in.insecure,
     };
     pages::render(axum::http::StatusCode::OK, &page)
 }

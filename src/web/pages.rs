@@ -7,6 +7,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::transport::Peer;
+
 /// Renders a template into a response with the given status.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
@@ -46,6 +48,27 @@ pub fn internal_error() -> Response {
         "Something went wrong",
         "The server could not do this. Try again.",
     )
+}
+
+/// Whether the page should warn that what is typed into it crosses the network unencrypted:
+/// plain HTTP to anything but this machine itself.
+pub fn insecure(peer: Peer, headers: &HeaderMap) -> bool {
+    if peer.https {
+        return false;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    !loopback
 }
 
 /// Whether the client asked for JSON rather than a page.
