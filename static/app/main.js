@@ -239,6 +239,8 @@
     async savePersona(p) { state.personas.set(p.id, p); await store.savePersona(p); showSettings(); },
     async deletePersona(id) { state.personas.delete(id); await store.deletePersona(id); showSettings(); },
     lockChanged: updateLockState,
+    /** Whether a conversation or persona with this id is loaded (not a record left unread). */
+    holds: (store, id) => (store === 'conversations' ? state.conversations : state.personas).has(id),
     lockNow() { store.forgetKey(); location.reload(); },
     async exportFile() {
       const file = await store.exportData(sorted(), personaList());
@@ -313,6 +315,7 @@
     updateLockState();
     const newest = sorted()[0];
     if (newest) open(newest.id); else newDraft();
+    if (data.unreadable.length) panels.unreadable(app, data.unreadable);
     $('app').dataset.state = 'ready';
     $('prompt').focus();
     try { state.models = await api.listModels(); } catch (_) { state.models = []; }
@@ -338,7 +341,7 @@
       button.textContent = 'Unlock';
       if (!ok) { error.textContent = 'That passphrase is wrong.'; error.hidden = false; input.select(); return; }
       input.value = '';
-      start();
+      start().catch(failedToStart);
     });
   }
 
@@ -350,8 +353,13 @@
       fatal(`This browser’s storage could not be opened (${error.message}). Private windows of some browsers disable it.`);
       return;
     }
-    if (store.unlocked()) start(); else askPassphrase();
+    // Awaited, so that a failure is shown instead of "Loading" forever.
+    if (store.unlocked()) await start(); else askPassphrase();
   }
 
-  boot().catch((error) => fatal('The chat failed to start: ' + error.message));
+  function failedToStart(error) {
+    fatal('The chat failed to start: ' + error.message);
+  }
+
+  boot().catch(failedToStart);
 })(window.Sotto = window.Sotto || {});

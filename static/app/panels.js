@@ -1,5 +1,6 @@
 // The two panels behind the sidebar's buttons: Personas, and "Lock & data" (passphrase lock,
-// export and import, deleting everything this site keeps in the browser).
+// export and import, deleting everything this site keeps in the browser); and the notice about
+// stored records that could not be read, with saving and deleting them.
 // `app` is main.js's small interface to the conversations in memory.
 (function (S) {
   'use strict';
@@ -154,6 +155,66 @@
     location.reload();
   }
 
+  // ---- Records that could not be read -----------------------------------------------------
+
+  /** "1 conversation", "2 conversations and 1 persona": what a list of stored records holds. */
+  function describeRecords(items) {
+    const count = (kind, one) => {
+      const n = items.filter((item) => item.store === kind).length;
+      return n ? `${n} ${one}${n === 1 ? '' : 's'}` : '';
+    };
+    return [count('conversations', 'conversation'), count('personas', 'persona')].filter(Boolean).join(' and ');
+  }
+
+  /** JSON of records as stored, whatever a damaged one holds (structured clone allows more than JSON). */
+  function rawJson(value) {
+    const seen = new WeakSet();
+    return JSON.stringify(value, (_, v) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v && typeof v === 'object') {
+        if (seen.has(v)) return '[repeated]';
+        seen.add(v);
+      }
+      return v;
+    }, 2);
+  }
+
+  function saveUnreadable(items) {
+    const file = { format: 'sotto-unreadable-records', version: 1, savedAt: new Date().toISOString(), records: items };
+    S.util.download(`sotto-unreadable-${new Date().toISOString().slice(0, 10)}.json`, rawJson(file));
+  }
+
+  async function deleteUnreadable(app, items, what) {
+    const ok = await dialogs.confirm({
+      title: 'Delete what could not be read?', ok: 'Delete', danger: true,
+      text: `The ${what} that could not be read will be deleted from this browser. Save a copy first to keep ${items.length === 1 ? 'it' : 'them'}.`,
+    });
+    if (!ok) return;
+    try {
+      // A record imported since under the same id is readable now, not the one reported: keep it.
+      for (const item of items) if (!app.holds(item.store, item.record.id)) await store.deleteUnreadable(item);
+    } catch (error) {
+      tell('Not deleted', `The browser refused to delete it (${error.message}). “Delete all local data” in Lock & data removes everything.`);
+      return;
+    }
+    S.sidebar.notice(null);
+  }
+
+  /**
+   * Stored records the page could not read (store.loadAll) are left out of the list, so the
+   * user is told, in the sidebar, and can keep a copy (as stored, for a later version or by
+   * hand) or delete them.
+   */
+  function unreadable(app, items) {
+    const what = describeRecords(items);
+    S.sidebar.notice(`${what} stored in this browser could not be read, so ${items.length === 1 ? 'it is' : 'they are'} not listed.`, [
+      { id: 'unreadable-save', text: 'Save a copy', click: () => saveUnreadable(items) },
+      { id: 'unreadable-delete', text: 'Delete', danger: true, click: () => deleteUnreadable(app, items, what) },
+    ]);
+    // On a phone the list is a shut drawer: open it, or the notice would go unseen.
+    if (S.sidebar.isNarrow()) S.sidebar.setOpen(true);
+  }
+
   function section(title, text, ...buttons) {
     return el('section', { class: 'panel-section' }, el('h3', { text: title }), el('p', { class: 'muted', text }), el('div', { class: 'row-actions' }, buttons));
   }
@@ -173,8 +234,12 @@
               button('Lock now', () => app.lockNow(), { id: 'lock-now' }),
               button('Change passphrase', () => changePassphrase(app), { class: 'ghost', id: 'change-passphrase' }),
               button('Remove the lock', () => removeLock(app), { class: 'ghost', id: 'remove-lock' }))
-            : section('Lock: off', 'Conversations are stored unencrypted in this browser’s storage. With a lock, they are encrypted with a passphrase that only you know.',
-              button('Lock with a passphrase', () => turnOnLock(app), { id: 'turn-on-lock' })),
+            : crypto.subtle
+              ? section('Lock: off', 'Conversations are stored unencrypted in this browser’s storage. With a lock, they are encrypted with a passphrase that only you know.',
+                button('Lock with a passphrase', () => turnOnLock(app), { id: 'turn-on-lock' }))
+              // Browsers offer encryption (crypto.subtle) only to pages over HTTPS or on localhost.
+              : section('Lock: off', 'Conversations are stored unencrypted in this browser’s storage. The lock needs a secure connection: this page came over plain HTTP, where the browser offers no encryption. Reach sotto over HTTPS to use it.',
+                button('Lock with a passphrase', () => {}, { id: 'turn-on-lock', disabled: true })),
           section('Export and import', locked
             ? 'A file with every conversation and persona, encrypted with your passphrase (the lock is on).'
             : 'A file with every conversation and persona, in the clear (turn on the lock to export it encrypted).',
@@ -187,5 +252,5 @@
     });
   }
 
-  S.panels = { personas, data, wipe };
+  S.panels = { personas, data, wipe, unreadable };
 })(window.Sotto = window.Sotto || {});

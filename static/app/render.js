@@ -92,6 +92,14 @@
     }
   }
 
+  // A line opening more than MAX_NESTING quotes or list items ("> > > …", "- - - …") is shown
+  // as plain text without trying. marked recurses once per level and runs out of stack
+  // somewhere between 2,000 and 3,500 levels, depending on how warm the JIT is, so without a
+  // bound the same text could be formatted one time and fail the next; and the HTML parser
+  // flattens anything past 512 levels anyway. (markdown-it stops at 100 by default too.)
+  const MAX_NESTING = 100;
+  const TOO_DEEP = new RegExp(`^(?:[ \\t]*(?:>|(?:[-+*]|\\d{1,9}[.)])[ \\t])){${MAX_NESTING + 1}}`, 'm');
+
   const KNOWN = (lang) => lang && hljs.getLanguage(lang);
 
   /**
@@ -128,14 +136,39 @@
     }
   }
 
-  /** Markdown text → a sanitised DocumentFragment, ready to insert. */
-  function toFragment(text, final) {
-    const html = markdown.parse(text || '');
+  function formatted(text, final) {
+    const html = markdown.parse(text);
     const fragment = DOMPurify.sanitize(html, PURIFY);
     blockedImages(fragment);
     decorateCode(fragment, final);
     wrapTables(fragment);
     return fragment;
+  }
+
+  /** The text exactly as written, never parsed as HTML, with a note saying why it looks so. */
+  function plain(text) {
+    const fragment = document.createDocumentFragment();
+    fragment.append(el('p', { class: 'md-plain', text }),
+      el('p', { class: 'md-plain-note muted small', text: 'Shown as plain text: this message could not be formatted.' }));
+    return fragment;
+  }
+
+  /**
+   * Markdown text → a sanitised DocumentFragment, ready to insert. Never throws: the text is
+   * untrusted, and a parser can fail on it (deep nesting of any kind overflows marked's stack
+   * with a RangeError, and a thousand tokens from a model are enough). Any failure of the
+   * formatting shows that one message as plain text, and the page around it still draws.
+   */
+  function toFragment(text, final) {
+    const source = typeof text === 'string' ? text : '';
+    if (TOO_DEEP.test(source)) return plain(source);
+    try {
+      return formatted(source, final);
+    } catch (error) {
+      // Once, not at every repaint of a reply that is still streaming.
+      if (final) console.warn('sotto: a message could not be formatted; it is shown as plain text.', error);
+      return plain(source);
+    }
   }
 
   hljs.configure({ ignoreUnescapedHTML: true });

@@ -51,6 +51,19 @@
     empty.textContent = total === 0 ? 'No conversations yet.' : `No conversation matches “${query}”.`;
   }
 
+  /**
+   * A notice above the list that stays until dealt with: `text` and buttons
+   * ({ id, text, click, danger }). null removes it.
+   */
+  function notice(text, buttons) {
+    const old = $('sidebar-notice');
+    if (old) old.remove();
+    if (text === null) return;
+    const actions = buttons.map((b) => el('button', { type: 'button', id: b.id, class: b.danger ? 'ghost danger-text' : 'ghost', text: b.text, on: { click: b.click } }));
+    $('sidebar').querySelector('.conversation-nav').before(el('div', { id: 'sidebar-notice', class: 'sidebar-notice', role: 'alert' },
+      el('p', { text }), el('div', { class: 'row-actions' }, actions)));
+  }
+
   function init(h) {
     handlers = h;
     const toggle = $('toggle-sidebar');
@@ -72,5 +85,5 @@
     $('toggle-sidebar').setAttribute('aria-expanded', String(!narrow.matches));
   }
 
-  S.sidebar = { init, render, setOpen, isNarrow: () => narrow.matches };
+  S.sidebar = { init, render, notice, setOpen, isNarrow: () => narrow.matches };
 })(window.Sotto = window.Sotto || {});

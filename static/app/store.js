@@ -42,9 +42,22 @@
     return run;
   }
 
+  /**
+   * One database per user of this origin, named by a digest of the email rather than the
+   * email. Pages over plain HTTP at a LAN name have no crypto.subtle (secure contexts only):
+   * they use FNV-1a, which is enough to tell users apart, since an origin is one or the other.
+   */
   async function databaseName(user) {
-    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(user.toLowerCase()));
-    const hex = Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    const bytes = new TextEncoder().encode(user.toLowerCase());
+    let hex;
+    if (crypto.subtle) {
+      const digest = await crypto.subtle.digest('SHA-256', bytes);
+      hex = Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    } else {
+      let hash = 0xcbf29ce484222325n;
+      for (const byte of bytes) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+      hex = hash.toString(16).padStart(16, '0');
+    }
     return 'sotto-' + hex;
   }
 
@@ -97,23 +110,39 @@
     return request(db.transaction(store).objectStore(store).getAll());
   }
 
-  /** Everything, decrypted. A record that cannot be read is skipped, not fatal. */
-  async function loadAll() {
-    const out = { conversations: [], personas: [], prefs: {} };
-    for (const record of await readAll('conversations')) {
-      try {
-        const conv = S.model.cleanConversation(await decode('conversations', record));
-        if (conv) out.conversations.push(conv);
-      } catch (_) { console.warn('sotto: a stored conversation could not be read'); }
+  /**
+   * One record's value, cleaned by `clean`; null when it cannot be read: it does not decrypt,
+   * is not the right shape, or is not stored under its own id (a moved or damaged record).
+   */
+  async function readRecord(store, record, clean) {
+    try {
+      const value = clean(await decode(store, record));
+      return value && value.id === record.id ? value : null;
+    } catch (_) {
+      return null;
     }
-    for (const record of await readAll('personas')) {
-      try {
-        const persona = S.model.cleanPersona(await decode('personas', record));
-        if (persona) out.personas.push(persona);
-      } catch (_) { console.warn('sotto: a stored persona could not be read'); }
+  }
+
+  /**
+   * Everything, decrypted. A record that cannot be read does not stop the page: it is left
+   * out, and listed in `unreadable` ({ store, record } as stored) for the page to report and
+   * offer to save or delete.
+   */
+  async function loadAll() {
+    const out = { conversations: [], personas: [], prefs: {}, unreadable: [] };
+    const kinds = [['conversations', S.model.cleanConversation], ['personas', S.model.cleanPersona]];
+    for (const [store, clean] of kinds) {
+      for (const record of await readAll(store)) {
+        const value = await readRecord(store, record, clean);
+        if (value) out[store].push(value); else out.unreadable.push({ store, record });
+      }
     }
     const prefs = (await readAll('meta')).find((r) => r.id === 'prefs');
-    if (prefs) { try { out.prefs = (await decode('meta', prefs)) || {}; } catch (_) { out.prefs = {}; } }
+    if (prefs) {
+      const value = await decode('meta', prefs).catch(() => null);
+      out.prefs = value && typeof value === 'object' && !Array.isArray(value) ? value : {};
+    }
+    if (out.unreadable.length) console.warn(`sotto: ${out.unreadable.length} stored record(s) could not be read`);
     return out;
   }
 
@@ -231,6 +260,7 @@
     deleteConversation: (id) => remove('conversations', id),
     savePersona: (p) => put('personas', p.id, p),
     deletePersona: (id) => remove('personas', id),
+    deleteUnreadable: ({ store, record }) => remove(store, record.id),
     savePrefs: (prefs) => put('meta', 'prefs', prefs),
     enableLock, changePassphrase, removeLock, forgetKey: () => { key = null; },
     exportData, parseExport, decryptExport, wipeAll,

@@ -67,8 +67,17 @@
       icon(name), showLabel ? el('span', { text: label }) : null);
   }
 
+  /**
+   * A random v4 UUID. crypto.randomUUID exists only in secure contexts (HTTPS or localhost);
+   * a page reached over plain HTTP at a LAN name builds one from getRandomValues instead.
+   */
   function uid() {
-    return crypto.randomUUID();
+    if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
   /** "14:05" today, "Mon 14:05" this week, else a short date: enough to tell chats apart. */
