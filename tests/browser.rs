@@ -45,6 +45,8 @@ async fn chat_page_in_a_real_browser() {
 
     let app = common::spawn_app(|c| {
         c.ctx_size = 2048;
+        // tests/e2e/lan.test.mjs opens the page as http://sotto.lan:PORT.
+        c.allowed_hosts = vec!["sotto.lan".into()];
     })
     .await;
     let screenshots = root.join("target/screenshots");

@@ -22,7 +22,7 @@ fn assert_secure(response: &reqwest::Response, what: &str) {
         header("content-security-policy")
     );
     assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("referrer-policy"), "same-origin", "{what}");
 }
 
 #[tokio::test]

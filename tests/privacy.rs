@@ -206,11 +206,19 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
         .expect("overflow");
     assert_eq!(overflow.status(), 400);
     let broken = api("/v1/chat/completions")
+        .header("content-type", "application/json")
         .body(format!("{{\"messages\": [{canary}"))
         .send()
         .await
         .expect("broken");
     assert_eq!(broken.status(), 400);
+    let not_json = api("/v1/chat/completions")
+        .header("content-type", "text/plain")
+        .body(canary.clone())
+        .send()
+        .await
+        .expect("not json");
+    assert_eq!(not_json.status(), 415);
     let unknown_model = api("/v1/chat/completions")
         .json(&json!({ "model": canary, "messages": messages }))
         .send()

@@ -1,6 +1,8 @@
 //! Test harness: the real server with the real default model, on an ephemeral port.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -286,6 +288,9 @@ pub async fn signup(base: &str, email: &str, password: &str) -> String {
     session_cookie(&response).expect("session cookie")
 }
 
+/// The session cookie's names: over HTTPS (`__Host-`, `Secure`) and over plain HTTP.
+pub const SESSION_COOKIES: [&str; 2] = ["__Host-sotto", "sotto"];
+
 /// The `name=value` of the session cookie a response sets.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
@@ -293,9 +298,17 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-sotto=") && !v.starts_with("__Host-sotto=;"))
-        .and_then(|v| v.split(';').next())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, value)| SESSION_COOKIES.contains(&name) && !value.is_empty())
+        })
         .map(str::to_owned)
+}
+
+/// The session token in a `name=value` cookie.
+pub fn cookie_token(cookie: &str) -> &str {
+    cookie.split_once('=').map_or(cookie, |(_, token)| token)
 }
 
 pub fn uuid_like() -> String {
@@ -312,9 +325,14 @@ pub fn uuid_like() -> String {
 }
 
 async fn wait_ready(app: &TestApp) {
+    wait_model_ready(&app.base).await;
+}
+
+/// Waits until the server at `base` has loaded the default model.
+pub async fn wait_model_ready(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(response) = client().get(app.url("/health")).send().await {
+        if let Ok(response) = client().get(format!("{base}/health")).send().await {
             let health: Value = response.json().await.unwrap_or_default();
             let state = health["models"]
                 .as_array()
