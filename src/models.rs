@@ -223,7 +223,7 @@ fn load(file: &ModelFile, config: EngineConfig) -> anyhow::Result<LoadedModel> {
     let engine = Engine::start(Arc::new(model), config)?;
     let turn_boundary = template
         .turn_boundary()
-        .map(|text| engine.tokenize(&text, false))
+        .map(|text| engine.tokenize(&text, &[], false))
         .filter(|tokens| !tokens.is_empty())
         .map(Arc::from);
     Ok(LoadedModel {

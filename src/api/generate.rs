@@ -40,7 +40,7 @@ pub async fn tokenize(
     add_bos: bool,
 ) -> ApiResult<Vec<LlamaToken>> {
     let model = Arc::clone(model);
-    tokio::task::spawn_blocking(move || model.engine.tokenize(&text, add_bos))
+    tokio::task::spawn_blocking(move || model.engine.tokenize(&text, &[], add_bos))
         .await
         .map_err(|_| ApiError::internal())
 }

@@ -7,10 +7,12 @@ mod kv;
 mod pacing;
 mod sampling;
 mod sequence;
+mod specials;
 mod text;
 mod worker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -23,6 +25,8 @@ use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
 pub use sampling::SamplingParams;
+use specials::Piece;
+pub use specials::SpecialTokens;
 
 /// Sizes of one model's engine.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +139,7 @@ struct Inner {
     admission: Arc<Semaphore>,
     capacity: usize,
     model: Arc<LlamaModel>,
+    specials: SpecialTokens,
     slot_context: u32,
     stats: Arc<EngineStats>,
 }
@@ -142,6 +147,7 @@ struct Inner {
 impl Engine {
     /// Creates the context on a new thread and waits until it is ready.
     pub fn start(model: Arc<LlamaModel>, config: EngineConfig) -> anyhow::Result<Engine> {
+        let specials = SpecialTokens::of(&model);
         let (commands, receiver) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let stats = Arc::new(EngineStats::default());
@@ -162,6 +168,7 @@ impl Engine {
                 admission: Arc::new(Semaphore::new(capacity)),
                 capacity,
                 model,
+                specials,
                 slot_context,
                 stats,
             }),
@@ -215,12 +222,16 @@ impl Engine {
         self.inner.stats.decoded_ahead.load(Ordering::Relaxed)
     }
 
-    /// Tokenizes text; special tokens written in it (such as a template's markers) are parsed.
-    pub fn tokenize(&self, text: &str, add_bos: bool) -> Vec<LlamaToken> {
-        self.inner
-            .model
-            .vocab()
-            .tokenize(text.as_bytes(), add_bos, true)
+    /// Tokenizes a prompt. Special tokens spelt in it are parsed, except inside `plain`
+    /// (sorted, disjoint byte ranges: message content), which is only ever text.
+    pub fn tokenize(&self, text: &str, plain: &[Range<usize>], add_bos: bool) -> Vec<LlamaToken> {
+        tokenize(
+            &self.inner.model,
+            &self.inner.specials,
+            text,
+            plain,
+            add_bos,
+        )
     }
 
     pub fn model(&self) -> &LlamaModel {
@@ -246,4 +257,46 @@ impl Engine {
     pub fn in_flight(&self) -> usize {
         self.inner.capacity - self.inner.admission.available_permits()
     }
+}
+
+/// [`Engine::tokenize`] without an engine: tests and tools that load a model themselves
+/// tokenize exactly as the server does.
+pub fn tokenize(
+    model: &LlamaModel,
+    specials: &SpecialTokens,
+    text: &str,
+    plain: &[Range<usize>],
+    add_bos: bool,
+) -> Vec<LlamaToken> {
+    let vocab = model.vocab();
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    if add_bos {
+        tokens.push(vocab.bos());
+    }
+    // Each llama.cpp call has a fixed cost (some tokenizers compile their regex every time),
+    // and a template puts the same text between its control tokens turn after turn (ChatML's
+    // `\n`), so each distinct piece is tokenized once.
+    let mut done: HashMap<&[u8], Range<usize>> = HashMap::new();
+    for piece in specials.split(bytes, plain) {
+        match piece {
+            // Each text piece lies between special tokens, so llama.cpp tokenizes it exactly
+            // as it would inside the whole prompt.
+            Piece::Text(range) => {
+                let piece = &bytes[range];
+                if let Some(earlier) = done.get(piece) {
+                    tokens.extend_from_within(earlier.clone());
+                    continue;
+                }
+                let first = tokens.len();
+                // A piece never has more tokens than bytes (plus SentencePiece's leading
+                // space): reserving that spares llama.cpp a second pass.
+                tokens.reserve(piece.len() + 1);
+                vocab.tokenize_into(piece, &mut tokens, false, false);
+                done.insert(piece, first..tokens.len());
+            }
+            Piece::Token(token) => tokens.push(token),
+        }
+    }
+    tokens
 }
