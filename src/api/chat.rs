@@ -1,15 +1,19 @@
 //! `POST /v1/chat/completions`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
+use llama_cpp_2::token::LlamaToken;
 
 use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::GenerationBody;
-use crate::chat_template::TemplateError;
+use crate::chat_template::{Placement, TemplateError, TemplateMessage};
 use crate::engine::CacheOwner;
+use crate::models::LoadedModel;
 use crate::state::AppState;
 
 pub async fn post(
@@ -20,15 +24,7 @@ pub async fn post(
     let settings = body.settings()?;
     let messages = body.chat_messages()?;
     let model = state.model(body.model.as_deref())?;
-    let prompt = model
-        .template
-        .render(&messages)
-        .map_err(|error| match error {
-            TemplateError::Rejected(_) => ApiError::invalid_value("messages", error.to_string()),
-            TemplateError::Render => ApiError::internal(),
-        })?;
-    // The template writes any BOS token itself.
-    let tokens = generate::tokenize(&model, prompt, false).await?;
+    let tokens = prompt_tokens(&model, messages).await?;
     generate::respond(
         Kind::Chat,
         model,
@@ -38,4 +34,35 @@ pub async fn post(
         owner.map(|Extension(owner)| owner),
     )
     .await
+}
+
+/// The conversation as the model's template lays it out, tokenized with its content as text.
+/// Off the async runtime: both take time in proportion to the conversation.
+async fn prompt_tokens(
+    model: &Arc<LoadedModel>,
+    messages: Vec<TemplateMessage>,
+) -> ApiResult<Vec<LlamaToken>> {
+    let rendering = Arc::clone(model);
+    let tokens = tokio::task::spawn_blocking(move || {
+        let model = rendering;
+        let prompt = model.template.render_prompt(&messages)?;
+        if prompt.placement == Placement::Verbatim {
+            tracing::debug!(
+                model = %model.id,
+                "the chat template changes message content; content is used as sent"
+            );
+        }
+        // The template writes any BOS token itself.
+        Ok(model.engine.tokenize(&prompt.text, &prompt.content, false))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    tokens.map_err(|error| match error {
+        TemplateError::Rejected(_) => ApiError::invalid_value("messages", error.to_string()),
+        TemplateError::Render => ApiError::internal(),
+        TemplateError::Unplaceable => {
+            tracing::warn!(model = %model.id, "{error}");
+            ApiError::internal()
+        }
+    })
 }

@@ -1,10 +1,18 @@
 //! Renders a model's own chat template (GGUF `tokenizer.chat_template`, Jinja) with minijinja,
 //! so any modern GGUF works, not only the fixed templates llama.cpp recognises.
 //!
-//! The server adds nothing of its own: the messages go in as the client sent them.
+//! The server adds nothing of its own: the messages go in as the client sent them, and come out
+//! as text: [`ChatTemplate::render_prompt`] tells which bytes of the prompt are content, so no
+//! control token is ever read from them.
+
+mod prompt;
 
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;
+
+use prompt::{Markers, Segment};
+
+pub use prompt::{ChatPrompt, Placement};
 
 /// Used when a GGUF carries no template (llama.cpp's server falls back to ChatML as well).
 const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
@@ -25,6 +33,10 @@ pub enum TemplateError {
     Rejected(String),
     #[error("the model's chat template could not be rendered")]
     Render,
+    /// The template cuts into message content, so where content lies in its output cannot be
+    /// told, and content must never be read as the template's own text.
+    #[error("the model's chat template changes message content beyond recognition")]
+    Unplaceable,
 }
 
 pub struct ChatTemplate {
@@ -32,6 +44,7 @@ pub struct ChatTemplate {
     source: String,
     bos_token: String,
     eos_token: String,
+    markers: Markers,
 }
 
 impl ChatTemplate {
@@ -50,6 +63,7 @@ impl ChatTemplate {
         env.add_template_owned(TEMPLATE_NAME, source.clone())
             .map_err(|e| anyhow::anyhow!("the model's chat template does not compile: {e}"))?;
         Ok(Self {
+            markers: Markers::avoiding(&[&source, &bos_token, &eos_token]),
             env,
             source,
             bos_token,
@@ -67,7 +81,7 @@ impl ChatTemplate {
     }
 
     /// The prompt for `messages`, ending with the assistant's turn opened.
-    pub fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
+    fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
@@ -90,25 +104,45 @@ impl ChatTemplate {
 }
 
 impl ChatTemplate {
+    /// The prompt for `messages` and where their contents are in it (see [`prompt`]).
+    pub fn render_prompt(&self, messages: &[TemplateMessage]) -> Result<ChatPrompt, TemplateError> {
+        let rendered = self.render(messages)?;
+        let marked = self.render(&self.markers.mark(messages))?;
+        let segments = self
+            .markers
+            .segments(&marked, messages.len())
+            .ok_or(TemplateError::Unplaceable)?;
+        Ok(ChatPrompt::place(messages, rendered, &segments))
+    }
+
     /// The text the template puts between an assistant reply and the next user message
     /// (ChatML: `<|im_end|>\n<|im_start|>user\n`), found by rendering a short conversation
-    /// with marker contents; `None` if the template changes the contents or the order.
+    /// with marked contents; `None` unless the template shows each content once, in order.
     pub fn turn_boundary(&self) -> Option<String> {
-        const REPLY: &str = "SottoReplyMarker";
-        const NEXT: &str = "SottoNextMarker";
-        let conversation = [
-            ("user", "SottoFirstMarker"),
-            ("assistant", REPLY),
-            ("user", NEXT),
-        ]
-        .map(|(role, content)| TemplateMessage {
-            role: role.to_owned(),
-            content: content.to_owned(),
-        });
-        let rendered = self.render(&conversation).ok()?;
-        let after_reply = rendered.find(REPLY)? + REPLY.len();
-        let next = rendered[after_reply..].find(NEXT)?;
-        Some(rendered[after_reply..after_reply + next].to_owned())
+        let conversation =
+            [("user", "first"), ("assistant", "reply"), ("user", "next")].map(|(role, content)| {
+                TemplateMessage {
+                    role: role.to_owned(),
+                    content: content.to_owned(),
+                }
+            });
+        let marked = self.render(&self.markers.mark(&conversation)).ok()?;
+        let segments = self.markers.segments(&marked, conversation.len())?;
+        let order: Vec<usize> = segments
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Content(index) => Some(*index),
+                Segment::Template(_) => None,
+            })
+            .collect();
+        if order != [0, 1, 2] {
+            return None;
+        }
+        let reply = segments.iter().position(|s| *s == Segment::Content(1))?;
+        match segments.get(reply + 1)? {
+            Segment::Template(text) => Some((*text).to_owned()),
+            Segment::Content(_) => Some(String::new()),
+        }
     }
 }
 
