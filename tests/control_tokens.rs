@@ -111,6 +111,23 @@ async fn control_tokens_in_any_role_cost_what_their_plain_spelling_costs() {
 }
 
 #[tokio::test]
+async fn a_completions_prompt_is_read_with_its_special_tokens() {
+    // The client lays out this prompt itself: control tokens in it are meant (README).
+    let app = open_app(|_| {}).await;
+    let body = json!({ "model": MODEL, "prompt": FORGED_TURN, "max_tokens": 1 });
+    let completion: Value = app
+        .post("/v1/completions", body)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let parsed = vocab_model()
+        .vocab()
+        .tokenize(FORGED_TURN.as_bytes(), false, true);
+    assert_eq!(completion["usage"]["prompt_tokens"], parsed.len());
+}
+
+#[tokio::test]
 async fn ten_thousand_messages_tokenize_exactly_and_get_a_clean_context_error() {
     let app = &open_app(|_| {}).await;
     let conversation = |count: usize| {

@@ -24,6 +24,11 @@ pub async fn post(
         .ok_or_else(|| ApiError::missing("prompt"))?;
     let model = state.model(body.model.as_deref())?;
     let add_bos = model.engine.model().vocab().should_add_bos();
+    // The prompt is text its client wrote for the model, so special tokens spelt in it are
+    // parsed, as llama.cpp's server does: this endpoint is for clients that lay out a prompt
+    // themselves (their own chat format, fill-in-the-middle), which takes control tokens, and
+    // whoever writes the prompt writes every turn in it anyway. Apps that put someone else's
+    // text in a prompt should use the chat endpoint, where message content is only ever text.
     let tokens = match prompt {
         Prompt::Text(text) => generate::tokenize(&model, text.clone(), add_bos).await?,
         Prompt::Texts(texts) => match texts.as_slice() {
