@@ -142,6 +142,15 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_QUEUE", default_value_t = 64)]
     pub queue: u32,
 
+    /// Requests one caller (one API key or browser session; with `--auth off`, every API
+    /// client together) may have running or waiting per model; beyond this that caller gets
+    /// 429 while others are still served [default: half of `--parallel` plus `--queue`, and
+    /// at least `--parallel`]. Half: one busy caller still keeps every slot busy with a deep
+    /// queue behind them, and at least as many places stay open for everyone else; never
+    /// below `--parallel`, so a caller alone can use every slot.
+    #[arg(long, env = "SOTTO_MAX_REQUESTS_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_caller: Option<u32>,
+
     /// KV memory (MiB) finished conversations may keep so their next turn re-uses its prefix;
     /// the cells are part of each slot's context, so this costs no extra RAM. 0 disables it.
     #[arg(long, env = "SOTTO_CACHE_MB", default_value_t = 1024)]
@@ -234,6 +243,14 @@ impl ServeConfig {
         })
     }
 
+    /// The per-caller limit: the flag, or its default for these `--parallel` and `--queue`.
+    pub fn requests_per_caller(&self) -> u32 {
+        self.max_requests_per_caller.unwrap_or_else(|| {
+            let half = self.parallel.saturating_add(self.queue).div_ceil(2);
+            half.max(self.parallel)
+        })
+    }
+
     /// A configuration with the defaults, for tests and embedding.
     pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
         let cli = Cli::parse_from(["sotto", "serve"]);
@@ -242,5 +259,26 @@ impl ServeConfig {
         };
         config.models_dir = models_dir.into();
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_per_caller_limit_defaults_to_half_the_places_but_every_slot() {
+        let limit = |args: &[&str]| {
+            let cli = Cli::parse_from(["sotto", "serve"].iter().chain(args));
+            let Command::Serve(config) = cli.command else {
+                unreachable!("parsed the serve subcommand")
+            };
+            config.requests_per_caller()
+        };
+        assert_eq!(limit(&[]), 34);
+        assert_eq!(limit(&["--parallel", "2"]), 33);
+        assert_eq!(limit(&["--parallel", "4", "--queue", "0"]), 4);
+        assert_eq!(limit(&["--queue", "4294967295"]), 1 << 31);
+        assert_eq!(limit(&["--max-requests-per-caller", "5"]), 5);
     }
 }

@@ -49,6 +49,7 @@ fn app(config: &ServeConfig) -> anyhow::Result<(Router, AppState)> {
         ctx_per_slot: config.ctx_size,
         threads: config.engine_threads(),
         queue: config.queue,
+        max_per_caller: config.requests_per_caller(),
         cache_mb: config.cache_mb,
         cache_idle: Duration::from_secs(config.cache_idle_secs),
         flash_attn: config.flash_attn.enabled(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{endless_stream, greedy_chat, message_text, spawn_app, MODEL};
+use common::{endless_stream, greedy_chat, message_text, spawn_app, TestApp, MODEL};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -79,9 +79,12 @@ async fn a_dropped_stream_frees_its_slot_at_once() {
 
 #[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after() {
+    // One caller may take every place here (its default share would be one), so another
+    // caller, within its own share, finds the queue full.
     let app = spawn_app(|config| {
         config.parallel = 1;
         config.queue = 1;
+        config.max_requests_per_caller = Some(2);
     })
     .await;
     let running = app.post("/v1/chat/completions", endless_stream(900)).await;
@@ -91,7 +94,8 @@ async fn a_full_queue_answers_429_with_retry_after() {
         (200, 200)
     );
 
-    let refused = app.post("/v1/chat/completions", greedy_chat("hi", 4)).await;
+    let other = common::create_api_key(&app.base).await;
+    let refused = post_as(&app, &other, greedy_chat("hi", 4)).await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers()["retry-after"]
         .to_str()
@@ -109,6 +113,17 @@ async fn a_full_queue_answers_429_with_retry_after() {
             .status(),
         200
     );
+}
+
+/// A chat completion request with another caller's key.
+async fn post_as(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
+    common::client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
 }
 
 #[tokio::test]

@@ -268,6 +268,13 @@ impl From<SubmitError> for ApiError {
             )
             .with_code("queue_full")
             .with_retry_after(1),
+            SubmitError::CallerBusy { limit } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("This API key or session already has {limit} requests in flight (running or waiting) on this model, the most one caller may have at once; retry when one of them finishes."),
+            )
+            .with_code("too_many_requests_in_flight")
+            .with_retry_after(1),
             SubmitError::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",

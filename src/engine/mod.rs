@@ -2,6 +2,7 @@
 //! every active sequence in one batch per step (continuous batching). Handlers talk to it
 //! through [`Engine`], a cheap, clonable handle.
 
+mod admission;
 mod cache;
 mod kv;
 mod pacing;
@@ -38,6 +39,9 @@ pub struct EngineConfig {
     pub threads: u32,
     /// Requests allowed to wait for a slot.
     pub queue: u32,
+    /// Requests one caller (one `cache_owner`; those without one count as one caller) may
+    /// have running or waiting at once.
+    pub max_per_caller: u32,
     /// Most KV memory finished conversations may keep for their next turn; 0 disables it.
     pub cache_mb: usize,
     /// A cached conversation unused this long is dropped.
@@ -91,6 +95,9 @@ pub enum FinishReason {
 pub enum SubmitError {
     #[error("all slots are busy and the queue is full")]
     QueueFull,
+    /// This caller already has `limit` requests running or waiting, its share.
+    #[error("this caller already has {limit} requests in flight")]
+    CallerBusy { limit: u32 },
     #[error("the engine has stopped")]
     Stopped,
 }
@@ -138,6 +145,7 @@ struct Inner {
     commands: std::sync::mpsc::Sender<worker::Command>,
     admission: Arc<Semaphore>,
     capacity: usize,
+    callers: Arc<admission::CallerLimits>,
     model: Arc<LlamaModel>,
     specials: SpecialTokens,
     slot_context: u32,
@@ -167,6 +175,7 @@ impl Engine {
                 commands,
                 admission: Arc::new(Semaphore::new(capacity)),
                 capacity,
+                callers: admission::CallerLimits::new(config.max_per_caller),
                 model,
                 specials,
                 slot_context,
@@ -181,6 +190,14 @@ impl Engine {
         &self,
         request: GenerationRequest,
     ) -> Result<mpsc::UnboundedReceiver<Event>, SubmitError> {
+        // The caller's own limit first: a caller over it is told so, not that the server is
+        // full, even when both are true.
+        let callers = &self.inner.callers;
+        let caller = callers
+            .try_acquire(request.cache_owner)
+            .ok_or(SubmitError::CallerBusy {
+                limit: callers.limit(),
+            })?;
         let permit = Arc::clone(&self.inner.admission)
             .try_acquire_owned()
             .map_err(|_| SubmitError::QueueFull)?;
@@ -189,6 +206,7 @@ impl Engine {
             request,
             events,
             _admission: permit,
+            _caller: caller,
         };
         let command = worker::Command::Generate(job);
         self.inner

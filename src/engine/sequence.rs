@@ -7,6 +7,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::admission::CallerPermit;
 use super::text::{StopMatcher, StopScan, Utf8Decoder};
 use super::{Event, Finish, FinishReason, GenerationRequest};
 
@@ -15,6 +16,8 @@ pub(super) struct Job {
     pub events: UnboundedSender<Event>,
     /// Held until the job ends: the engine's admission (queue) capacity.
     pub _admission: OwnedSemaphorePermit,
+    /// Held until the job ends: one of its caller's places (`CallerLimits`).
+    pub _caller: CallerPermit,
 }
 
 pub(super) struct Sequence {
