@@ -1,7 +1,11 @@
 //! Fairness between callers (API keys, browser sessions). Without it one caller sending many
-//! requests at once fills every slot and every queue place, and everyone else gets 429.
-//! [`CallerLimits`], checked when a request is submitted, lets one caller have only so many
-//! requests running or queued, so the queue always has room for others.
+//! requests at once fills every slot and every queue place, and everyone else gets 429 or
+//! waits behind all of them. Two rules share the engine out:
+//!
+//! - [`CallerLimits`], checked when a request is submitted: one caller may have only so many
+//!   requests running or queued, so the queue always has room for others;
+//! - [`next_job`], when a slot frees: the caller holding the fewest slots goes first, so a
+//!   newcomer does not wait behind the queue another caller filled before it arrived.
 //!
 //! Requests without an owner count as one caller together.
 
@@ -75,12 +79,41 @@ impl Drop for CallerPermit {
     }
 }
 
+/// Which waiting job gets the slot that just freed, as an index into `waiting` (the waiting
+/// jobs' owners in arrival order): the oldest job of the caller holding the fewest slots.
+/// `running` holds the owner of each busy slot. Slots are what a caller competes for, so
+/// callers take turns slot by slot however many requests each has queued; among equals the
+/// order stays first come, first served.
+pub(super) fn next_job(
+    waiting: impl IntoIterator<Item = Option<CacheOwner>>,
+    running: impl IntoIterator<Item = Option<CacheOwner>>,
+) -> Option<usize> {
+    let mut held: HashMap<Option<CacheOwner>, usize> = HashMap::new();
+    for owner in running {
+        *held.entry(owner).or_insert(0) += 1;
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for (index, owner) in waiting.into_iter().enumerate() {
+        let slots = held.get(&owner).copied().unwrap_or(0);
+        if slots == 0 {
+            // Nobody holds fewer, and any later job is younger.
+            return Some(index);
+        }
+        // Strictly fewer: a tie keeps the older job.
+        if best.is_none_or(|(fewest, _)| slots < fewest) {
+            best = Some((slots, index));
+        }
+    }
+    best.map(|(_, index)| index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ALICE: Option<CacheOwner> = Some(CacheOwner([1; 32]));
     const BOB: Option<CacheOwner> = Some(CacheOwner([2; 32]));
+    const CAROL: Option<CacheOwner> = Some(CacheOwner([3; 32]));
 
     #[test]
     fn a_caller_gets_at_most_the_limit_and_others_are_not_affected() {
@@ -106,5 +139,31 @@ mod tests {
         assert_eq!(limits.limit(), 1);
         let _only = limits.try_acquire(ALICE).expect("one");
         assert!(limits.try_acquire(ALICE).is_none());
+    }
+
+    #[test]
+    fn equals_are_served_first_come_first_served() {
+        assert_eq!(next_job([], []), None);
+        assert_eq!(next_job([ALICE, BOB], []), Some(0));
+        assert_eq!(next_job([BOB, ALICE], [ALICE, BOB]), Some(0));
+        assert_eq!(next_job([ALICE, ALICE, ALICE], [ALICE, ALICE]), Some(0));
+    }
+
+    #[test]
+    fn the_caller_holding_fewest_slots_goes_first_however_late_it_queued() {
+        // Alice holds both slots and queued first; Bob's one request goes before hers.
+        let waiting = [ALICE, ALICE, ALICE, BOB];
+        assert_eq!(next_job(waiting, [ALICE]), Some(3));
+        // Bob holds one slot, Alice two: Bob's job goes before Alice's older one.
+        assert_eq!(next_job([ALICE, BOB, ALICE], [ALICE, ALICE, BOB]), Some(1));
+        // Carol holds one, Bob two, Alice three: Carol's job, though she queued last.
+        let running = [ALICE, ALICE, ALICE, BOB, BOB, CAROL];
+        assert_eq!(next_job([ALICE, BOB, CAROL, BOB], running), Some(2));
+    }
+
+    #[test]
+    fn requests_without_an_owner_take_turns_as_one_caller() {
+        assert_eq!(next_job([None, None, ALICE], [None]), Some(2));
+        assert_eq!(next_job([ALICE, None], [ALICE, ALICE]), Some(1));
     }
 }

@@ -11,6 +11,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 
+use super::admission::next_job;
 use super::cache::{CacheOwner, PromptCache};
 use super::kv::{
     clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
@@ -206,17 +207,15 @@ impl<'m> Scheduler<'m> {
             .fetch_add(queued - self.waiting.len(), Ordering::Relaxed);
     }
 
-    /// Gives waiting jobs free slots, re-using an owner's cached prefix where there is one.
+    /// Gives waiting jobs free slots, the caller holding the fewest slots first (see
+    /// `admission::next_job`), re-using an owner's cached prefix where there is one.
     fn admit(&mut self, context: &mut LlamaContext) {
         let stats = self.stats;
-        while !self.waiting.is_empty() {
+        // Runs every step: with jobs waiting, the usual case is that no slot is free.
+        while !self.waiting.is_empty() && self.slots.iter().any(Option::is_none) {
             let free: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| self.slots[i].is_none())
                 .collect();
-            let Some(job) = self.waiting.front() else {
-                break;
-            };
-            let owner = job.request.cache_owner;
             let running: Vec<_> = self
                 .slots
                 .iter()
@@ -226,13 +225,21 @@ impl<'m> Scheduler<'m> {
                     Some((slot, seq.job.request.cache_owner, seq.kv_tokens.as_slice()))
                 })
                 .collect();
+            let next = next_job(
+                self.waiting.iter().map(|job| job.request.cache_owner),
+                running.iter().map(|&(_, owner, _)| owner),
+            );
+            let Some((index, job)) = next.and_then(|i| Some((i, self.waiting.get(i)?))) else {
+                break;
+            };
+            let owner = job.request.cache_owner;
             let placement = self
                 .cache
                 .place(&free, owner, &job.request.prompt, &running);
             let Some(placement) = placement else {
                 break;
             };
-            let Some(job) = self.waiting.pop_front() else {
+            let Some(job) = self.waiting.remove(index) else {
                 break;
             };
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
