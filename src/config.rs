@@ -151,6 +151,15 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_MAX_REQUESTS_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests_per_caller: Option<u32>,
 
+    /// Completion tokens a reply gets when its request sets neither `max_tokens` nor
+    /// `max_completion_tokens`, so that such a request cannot hold its slot until the context
+    /// is full; never more than the context has room for. Those replies carry the header
+    /// `x-sotto-max-tokens-default` and, when cut, end with `finish_reason: "length"`. 2048:
+    /// longer than almost any chat reply, and half the default context. 0: the rest of the
+    /// context.
+    #[arg(long, env = "SOTTO_MAX_TOKENS_DEFAULT", default_value_t = 2048)]
+    pub max_tokens_default: u32,
+
     /// KV memory (MiB) finished conversations may keep so their next turn re-uses its prefix;
     /// the cells are part of each slot's context, so this costs no extra RAM. 0 disables it.
     #[arg(long, env = "SOTTO_CACHE_MB", default_value_t = 1024)]

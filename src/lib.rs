@@ -81,6 +81,7 @@ fn app(config: &ServeConfig) -> anyhow::Result<(Router, AppState)> {
         session_policy,
         signup: config.signup,
         require_api_key: config.auth == Auth::On,
+        max_tokens_default: (config.max_tokens_default > 0).then_some(config.max_tokens_default),
     };
     if !state.require_api_key {
         tracing::warn!("--auth off: the API answers anyone who can reach this port");

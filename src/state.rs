@@ -18,6 +18,8 @@ pub struct AppState {
     pub signup: Signup,
     /// Whether `/v1` requires an API key.
     pub require_api_key: bool,
+    /// `--max-tokens-default`; `None` when 0 (the rest of the context).
+    pub max_tokens_default: Option<u32>,
 }
 
 impl AppState {

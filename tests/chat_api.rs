@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{greedy_chat, message_text, shared_app, stream_pieces, MODEL};
+use common::{greedy_chat, message_text, shared_app, spawn_app, stream_pieces, MODEL};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -280,4 +280,62 @@ async fn cjk_and_emoji_stream_whole_characters() {
             pieces.len()
         );
     }
+}
+
+#[tokio::test]
+async fn without_max_tokens_the_server_default_applies_and_says_so() {
+    let app = spawn_app(|config| config.max_tokens_default = 5).await;
+    // The end tokens are banned, so only a limit can end the reply.
+    let body = json!({
+        "model": MODEL,
+        "messages": [{ "role": "user", "content": "Tell me a long story about dragons." }],
+        "temperature": 0,
+        "logit_bias": { "0": -100, "2": -100 },
+    });
+    let response = app.post("/v1/chat/completions", body.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-sotto-max-tokens-default"], "5");
+    let whole: Value = response.json().await.expect("json");
+    assert_eq!(whole["usage"]["completion_tokens"], 5);
+    assert_eq!(whole["choices"][0]["finish_reason"], "length");
+
+    // A stream says so in its headers, before the first token.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({ "include_usage": true });
+    let response = app.post("/v1/chat/completions", streamed).await;
+    assert_eq!(response.headers()["x-sotto-max-tokens-default"], "5");
+    let payloads = common::sse_payloads(response).await;
+    let usage: Value = serde_json::from_str(&payloads[payloads.len() - 2]).expect("usage chunk");
+    assert_eq!(usage["usage"]["completion_tokens"], 5);
+
+    // A limit the request sets wins, and no default is reported.
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let mut explicit = body.clone();
+        explicit[field] = json!(8);
+        let response = app.post("/v1/chat/completions", explicit).await;
+        assert!(!response
+            .headers()
+            .contains_key("x-sotto-max-tokens-default"));
+        let whole: Value = response.json().await.expect("json");
+        assert_eq!(whole["usage"]["completion_tokens"], 8, "{field}");
+    }
+
+    // Browser clients on other origins may read the header too.
+    let response = common::client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&app.api_key)
+        .header("origin", "https://client.example")
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("header")
+        .to_ascii_lowercase();
+    assert!(exposed.contains("x-sotto-max-tokens-default"), "{exposed}");
+
+    let list: Value = app.get("/v1/models").await.json().await.expect("json");
+    assert_eq!(list["data"][0]["max_tokens_default"], 5);
 }

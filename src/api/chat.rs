@@ -31,6 +31,7 @@ pub async fn post(
         tokens,
         "messages",
         settings,
+        state.max_tokens_default,
         owner.map(|Extension(owner)| owner),
     )
     .await

@@ -60,6 +60,7 @@ pub async fn post(
         tokens,
         "prompt",
         settings,
+        state.max_tokens_default,
         owner.map(|Extension(owner)| owner),
     )
     .await

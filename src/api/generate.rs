@@ -19,6 +19,10 @@ use super::request::Settings;
 use crate::engine::{CacheOwner, Event, Finish, FinishReason, GenerationRequest};
 use crate::models::LoadedModel;
 
+/// Names `--max-tokens-default` on a reply whose request set no `max_tokens`, so a client
+/// whose reply ends at `length` can tell the server chose that limit, not the model.
+pub const MAX_TOKENS_DEFAULT_HEADER: &str = "x-sotto-max-tokens-default";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Chat,
@@ -45,20 +49,28 @@ pub async fn tokenize(
         .map_err(|_| ApiError::internal())
 }
 
-/// Runs the generation and answers in the requested form.
+/// Runs the generation and answers in the requested form. `max_tokens_default` is the
+/// completion budget of a request that sets none (`None`: the rest of the context).
 pub async fn respond(
     kind: Kind,
     model: Arc<LoadedModel>,
     prompt: Vec<LlamaToken>,
     prompt_param: &str,
     settings: Settings,
+    max_tokens_default: Option<u32>,
     cache_owner: Option<CacheOwner>,
 ) -> ApiResult<Response> {
-    let max_tokens = fit_context(&model, prompt.len(), prompt_param, settings.max_tokens)?;
+    let budget = fit_context(
+        model.engine.slot_context() as usize,
+        prompt.len(),
+        prompt_param,
+        settings.max_tokens,
+        max_tokens_default,
+    )?;
     let request = GenerationRequest {
         prompt,
         sampling: settings.sampling_for(model.engine.model().n_vocab())?,
-        max_tokens,
+        max_tokens: budget.max_tokens,
         stop: settings.stop,
         cache_owner,
         next_turn: match kind {
@@ -83,22 +95,37 @@ pub async fn respond(
             .map_or(0, |d| d.as_secs()),
         model: model.id.clone(),
     };
-    if settings.stream {
-        Ok(stream(meta, events, settings.include_usage))
+    let mut response = if settings.stream {
+        stream(meta, events, settings.include_usage)
     } else {
-        collect(meta, events).await
+        collect(meta, events).await?
+    };
+    if let Some(default) = budget.default {
+        response
+            .headers_mut()
+            .insert(MAX_TOKENS_DEFAULT_HEADER, HeaderValue::from(default));
     }
+    Ok(response)
 }
 
-/// The completion budget: what the client asked for, or the rest of the slot's context.
-/// A request that cannot fit is refused; nothing is ever cut off silently.
+/// How many tokens a completion may have.
+#[derive(Debug, PartialEq, Eq)]
+struct Budget {
+    max_tokens: u32,
+    /// `--max-tokens-default`, when it applied: the request set no `max_tokens`.
+    default: Option<u32>,
+}
+
+/// The completion budget: what the client asked for, else the server's default, never more
+/// than the rest of the slot's `context`. A request that cannot fit is refused; nothing is
+/// ever cut off silently (a default that applied is named in the response's headers).
 fn fit_context(
-    model: &LoadedModel,
+    context: usize,
     prompt_len: usize,
     prompt_param: &str,
     requested: Option<u32>,
-) -> ApiResult<u32> {
-    let context = model.engine.slot_context() as usize;
+    default: Option<u32>,
+) -> ApiResult<Budget> {
     if prompt_len == 0 {
         return Err(ApiError::invalid_value(
             prompt_param,
@@ -119,8 +146,17 @@ fn fit_context(
                 "This model's context holds {context} tokens per request: {prompt_len} in the prompt plus {max} requested for the completion do not fit. Lower `max_tokens` to at most {room} or shorten the prompt."
             ),
         )),
-        Some(max) => Ok(max),
-        None => Ok(u32::try_from(room).unwrap_or(u32::MAX)),
+        Some(max) => Ok(Budget {
+            max_tokens: max,
+            default: None,
+        }),
+        None => {
+            let room = u32::try_from(room).unwrap_or(u32::MAX);
+            Ok(Budget {
+                max_tokens: default.map_or(room, |default| default.min(room)),
+                default,
+            })
+        }
     }
 }
 
@@ -261,5 +297,37 @@ fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
         FinishReason::Length => "length",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(requested: Option<u32>, default: Option<u32>) -> Option<Budget> {
+        fit_context(100, 40, "messages", requested, default).ok()
+    }
+
+    fn tokens(max_tokens: u32, default: Option<u32>) -> Option<Budget> {
+        Some(Budget {
+            max_tokens,
+            default,
+        })
+    }
+
+    #[test]
+    fn the_default_applies_only_without_max_tokens_and_within_the_context() {
+        assert_eq!(budget(Some(8), Some(5)), tokens(8, None));
+        assert_eq!(budget(None, Some(5)), tokens(5, Some(5)));
+        // 60 tokens of room left: the default cannot give more.
+        assert_eq!(budget(None, Some(2048)), tokens(60, Some(2048)));
+        assert_eq!(budget(None, None), tokens(60, None));
+    }
+
+    #[test]
+    fn what_cannot_fit_is_refused() {
+        assert_eq!(budget(Some(61), Some(5)), None);
+        assert!(fit_context(100, 100, "prompt", None, Some(5)).is_err());
+        assert!(fit_context(100, 0, "prompt", None, Some(5)).is_err());
     }
 }

@@ -12,7 +12,7 @@ mod request;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderName, Method};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -65,6 +65,9 @@ pub fn cors() -> CorsLayer {
         .allow_origin(api_only)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(Any)
-        .expose_headers([header::RETRY_AFTER])
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static(generate::MAX_TOKENS_DEFAULT_HEADER),
+        ])
         .max_age(Duration::from_secs(24 * 3600))
 }

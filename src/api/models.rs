@@ -9,7 +9,12 @@ use crate::models::{ModelError, ModelFile};
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let data: Vec<Value> = state.registry.files().iter().map(summary).collect();
+    let data: Vec<Value> = state
+        .registry
+        .files()
+        .iter()
+        .map(|file| summary(file, &state))
+        .collect();
     Json(json!({ "object": "list", "data": data }))
 }
 
@@ -20,7 +25,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
         .registry
         .file(&id)
         .ok_or(ApiError::from(ModelError::NotFound))?;
-    let mut body = summary(&file);
+    let mut body = summary(&file, &state);
     body["size_bytes"] = json!(file.bytes);
     body["loaded"] = json!(false);
     if let Some(model) = state
@@ -36,6 +41,14 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(body))
 }
 
-fn summary(file: &ModelFile) -> Value {
-    json!({ "id": file.id, "object": "model", "created": file.created, "owned_by": "sotto" })
+/// OpenAI's fields, plus the completion budget of requests without `max_tokens` (`null`: the
+/// rest of the context), so a client can know it before a reply is cut.
+fn summary(file: &ModelFile, state: &AppState) -> Value {
+    json!({
+        "id": file.id,
+        "object": "model",
+        "created": file.created,
+        "owned_by": "sotto",
+        "max_tokens_default": state.max_tokens_default,
+    })
 }
