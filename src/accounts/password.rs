@@ -69,7 +69,10 @@ impl Hasher {
             .run(move |memory| {
                 let exists = stored.is_some();
                 let stored = stored.as_deref().unwrap_or_else(|| dummy_hash());
-                exists && verify_with(&password, stored, memory)
+                // Computed whether or not the user exists: `exists && verify_with(..)` would
+                // skip it and answer unknown emails in a millisecond.
+                let matches = verify_with(&password, stored, memory);
+                exists && matches
             })
             .await
     }
