@@ -154,6 +154,18 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
         .await
         .expect("json");
     let key = keyed["new_key"].as_str().expect("key").to_owned();
+    // A password change with the canary as the (wrong) current and the new password.
+    let change = http
+        .post(format!("{base}/account/password"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("current_password", canary.as_str()),
+            ("new_password", canary.as_str()),
+        ])
+        .send()
+        .await
+        .expect("password change");
+    assert_eq!(change.status(), 401);
     let api = |path: &str| {
         http.post(format!("{base}{path}"))
             .bearer_auth(&key)
