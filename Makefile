@@ -25,13 +25,26 @@ E2E_DIR          := tests/e2e
 E2E_STAMP        := $(E2E_DIR)/node_modules/.installed.stamp
 E2E_APT_PACKAGES := chromium fonts-dejavu-core
 
-.PHONY: help deps model build run venv lint-docker browser-deps vendor-frontend test lint clean
+.PHONY: help dev-null deps model build run venv lint-docker browser-deps vendor-frontend test lint clean
 
 help: ## List the targets
 	@echo 'sotto: make run (build and serve on 127.0.0.1:8080) | make test (full test suite)'
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-deps: ## Install missing system packages (apt)
+# Some sandboxes start with /dev/null as a regular file. What one program writes to it the next one
+# reads back: cargo's rustc probe then compiles the `dpkg -s` output below, fails, and caches the
+# failure in target/.rustc_info.json for every later build. Put the device back (atomically, as other
+# programs may be writing to the file meanwhile) and drop a cached failed probe.
+dev-null:
+	@if [[ ! -c /dev/null ]]; then \
+	  echo "dev-null: /dev/null is not a character device; recreating it"; \
+	  sudo=(); [[ "$$(id -u)" == 0 ]] || sudo=(sudo); \
+	  "$${sudo[@]}" mknod -m 0666 "/dev/null.sotto-$$$$" c 1 3; \
+	  "$${sudo[@]}" mv -f "/dev/null.sotto-$$$$" /dev/null; \
+	fi
+	@if grep -qs '"success":false' target/.rustc_info.json; then rm -f target/.rustc_info.json; fi
+
+deps: dev-null ## Install missing system packages (apt)
 	@missing=(); \
 	for pkg in $(APT_PACKAGES); do \
 	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing+=("$$pkg"); \
@@ -77,7 +90,7 @@ vendor-frontend: ## Re-fetch the chat page's libraries (marked, DOMPurify, highl
 model: ## Fetch the default model into models/ (checks its SHA-256)
 	@PYTHON=$(PYTHON) ./scripts/fetch-model.sh "$(MODELS_DIR)"
 
-build: ## cargo build --release
+build: dev-null ## cargo build --release
 	$(CARGO) build --release --locked
 
 run: deps model build ## Build and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
@@ -97,7 +110,7 @@ lint-docker: venv ## Lint the Dockerfile with hadolint
 test: deps model venv lint-docker browser-deps ## Run the whole test suite
 	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked
 
-lint: ## cargo fmt --check and clippy
+lint: dev-null ## cargo fmt --check and clippy
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --release --locked -- -D warnings
 
