@@ -58,6 +58,15 @@ impl AllowedHosts {
     }
 }
 
+/// Whether a `Host` value names this machine itself: `localhost` or a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
+    name == "localhost"
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
 /// The name part of a `Host` value, lower case: no port, no brackets around an IPv6 address,
 /// no trailing dot.
 fn host_name(host: &str) -> String {
@@ -130,6 +139,10 @@ mod tests {
             assert!(!hosts.allows(refused), "{refused}");
         }
         assert!(AllowedHosts::new(&["*".into()]).allows("evil.example"));
+        assert!(
+            is_loopback("localhost:8080") && is_loopback("[::1]:80") && is_loopback("127.0.0.2")
+        );
+        assert!(!is_loopback("sotto.lan:8080") && !is_loopback("192.168.1.20") && !is_loopback(""));
         assert!(!AllowedHosts::new(&[]).allows("sotto.lan"));
     }
 }

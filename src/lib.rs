@@ -1,49 +1,52 @@
 //! sotto: a private chat assistant server with an OpenAI-compatible API in front of llama.cpp.
 //!
 //! [`serve`] runs the whole application on a listener the caller binds, so tests start it on
-//! port 0 and stop it with a future.
+//! port 0 and stop it with a future. Everything else is private to the crate but the
+//! configuration, the administration commands and the logger `main.rs` needs, and the
+//! [`testing`] surface the integration tests use.
 
-pub mod accounts;
-pub mod api;
-pub mod caller;
-pub mod chat_template;
+mod accounts;
+mod api;
+mod auth;
+mod caller;
+mod chat_template;
 pub mod cli;
-pub mod clock;
+pub mod clock; // TODO(bench crate): private once sotto-bench has its own date helper
 pub mod config;
-pub mod engine;
-pub mod hosts;
-pub mod models;
-pub mod state;
-pub mod storage;
+mod engine;
+mod health;
+mod hosts;
+mod models;
+mod router;
+mod state;
+mod storage;
 pub mod telemetry;
-pub mod transport;
-pub mod web;
+mod transport;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use accounts::{Accounts, LoginThrottle, SessionPolicy};
-use api::ApiError;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
-use hosts::AllowedHosts;
 use models::ModelRegistry;
 use state::AppState;
 use storage::Database;
 
-/// Builds the application, opens the database and starts loading the models.
-fn app(config: &ServeConfig) -> anyhow::Result<(Router, AppState)> {
+/// What the integration tests reach below the HTTP surface: tokenizing the way the server does,
+/// to prove that message content never becomes control tokens.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::chat_template::{ChatTemplate, TemplateMessage};
+    pub use crate::engine::{backend, tokenize, SpecialTokens};
+}
+
+/// Opens the database and starts loading the models.
+fn app_state(config: &ServeConfig) -> anyhow::Result<AppState> {
     let engine_config = EngineConfig {
         parallel: config.parallel,
         ctx_per_slot: config.ctx_size,
@@ -86,28 +89,7 @@ fn app(config: &ServeConfig) -> anyhow::Result<(Router, AppState)> {
     if !state.require_api_key {
         tracing::warn!("--auth off: the API answers anyone who can reach this port");
     }
-    let router = Router::new()
-        .merge(api::router(&state, config.max_body))
-        .merge(web::privacy_json_route())
-        .merge(web::router())
-        .route("/health", get(health))
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
-            config.body_timeout_secs,
-        )))
-        .layer(api::cors())
-        .layer(axum::middleware::from_fn(telemetry::log_request))
-        .layer(axum::middleware::from_fn_with_state(
-            AllowedHosts::new(&config.allowed_hosts),
-            hosts::check,
-        ))
-        .layer(axum::middleware::from_fn(web::guard::security_headers))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
-        .with_state(state.clone());
-    Ok((router, state))
+    Ok(state)
 }
 
 /// Serves until `shutdown` completes.
@@ -116,12 +98,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (app, state) = app(&config)?;
+    let state = app_state(&config)?;
     let sweeper = tokio::spawn(caller::forget_revoked(
         state.accounts.clone(),
         Arc::clone(&state.registry),
         !state.require_api_key,
     ));
+    let app = router::router(state, &config);
     let limits = transport::Limits {
         max_connections: config.max_connections as usize,
         header_timeout: Duration::from_secs(config.header_timeout_secs),
@@ -131,46 +114,4 @@ pub async fn serve(
     transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
     Ok(())
-}
-
-/// Liveness and each model's state for anyone; the engine counters (live activity) only for a
-/// caller on this machine, one with an API key, or anyone when `--auth off` lets anyone use
-/// the models anyway.
-async fn health(
-    State(state): State<AppState>,
-    peer: transport::Peer,
-    headers: HeaderMap,
-) -> Response {
-    let counters =
-        !state.require_api_key || peer.ip.is_loopback() || has_valid_key(&state, &headers).await;
-    let loaded = if counters {
-        state.registry.loaded()
-    } else {
-        Vec::new()
-    };
-    let models: Vec<Value> = state
-        .registry
-        .files()
-        .into_iter()
-        .map(|file| {
-            let mut entry = json!({ "id": file.id, "state": state.registry.state(&file.id) });
-            if let Some(model) = loaded.iter().find(|model| model.id == file.id) {
-                entry["active"] = json!(model.engine.active());
-                entry["in_flight"] = json!(model.engine.in_flight());
-                entry["cancelled"] = json!(model.engine.cancelled());
-                entry["cache_reused_tokens"] = json!(model.engine.reused_tokens());
-                entry["cache_decoded_ahead_tokens"] = json!(model.engine.decoded_ahead());
-                entry["cached_conversations"] = json!(model.engine.cached_slots());
-            }
-            entry
-        })
-        .collect();
-    Json(json!({ "status": "ok", "models": models })).into_response()
-}
-
-async fn has_valid_key(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(key) = api::bearer_key(headers) else {
-        return false;
-    };
-    matches!(state.accounts.key_hash(key).await, Ok(Some(_)))
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crate::accounts::{Accounts, LoginThrottle, SessionPolicy};
-use crate::api::ApiError;
 use crate::config::Signup;
 use crate::models::{LoadedModel, ModelError, ModelRegistry};
 
@@ -24,10 +23,10 @@ pub struct AppState {
 
 impl AppState {
     /// The named model, or the default one; loads it if needed.
-    pub fn model(&self, id: Option<&str>) -> Result<Arc<LoadedModel>, ApiError> {
+    pub fn model(&self, id: Option<&str>) -> Result<Arc<LoadedModel>, ModelError> {
         let id = id
             .or(self.default_model.as_deref())
             .ok_or(ModelError::NotFound)?;
-        Ok(self.registry.get(id)?)
+        self.registry.get(id)
     }
 }

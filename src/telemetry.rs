@@ -6,6 +6,7 @@
 //! their location, not their message.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -38,7 +39,14 @@ pub fn init() {
     }));
 }
 
-/// Logs one line per request: method, route template, status, time to the response head.
+/// Why a request failed on the server's side, attached to its response by the API's and the
+/// pages' error types and logged by [`log_request`]: the one place failures are logged. Only
+/// the server's own errors go here (storage, a lost task, a template): never request content.
+#[derive(Debug, Clone)]
+pub struct FailureCause(pub Arc<anyhow::Error>);
+
+/// Logs one line per request: method, route template, status, time to the response head, and
+/// for a server failure its cause.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
@@ -46,14 +54,22 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_owned(), |path| path.as_str().to_owned());
     let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "sotto::http",
-        %method,
-        route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions_mut().remove::<FailureCause>() {
+        Some(FailureCause(cause)) => tracing::error!(
+            target: "sotto::http",
+            %method,
+            route,
+            status,
+            latency_ms,
+            cause = format!("{cause:#}"),
+            "request failed"
+        ),
+        None => {
+            tracing::info!(target: "sotto::http", %method, route, status, latency_ms, "request")
+        }
+    }
     response
 }

@@ -208,40 +208,26 @@ async fn one_caller_cannot_crowd_out_another() {
 
 /// Whether a stream ends with `[DONE]`; a stream cut short (the client's timeout) does not.
 async fn completes(response: reqwest::Response) -> bool {
-    let mut body = response.bytes_stream();
-    let mut tail = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
+    let mut events = common::sse_events(response);
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        let Ok(event) = event else {
             return false;
         };
-        tail.extend_from_slice(&chunk);
-        tail.drain(..tail.len().saturating_sub(64));
+        last = Some(event.data);
     }
-    String::from_utf8_lossy(&tail)
-        .trim_end()
-        .ends_with("data: [DONE]")
+    last.as_deref() == Some("[DONE]")
 }
 
 /// Reads a stream to its end; returns what `counter` held at its first content token and at
 /// its end.
 async fn watch(response: reqwest::Response, counter: &AtomicUsize) -> (usize, usize) {
-    let mut body = response.bytes_stream();
-    let mut buffer = Vec::new();
+    let mut events = common::sse_events(response);
     let mut at_first_token = None;
-    while let Some(chunk) = body.next().await {
-        buffer.extend_from_slice(&chunk.expect("stream chunk"));
-        if at_first_token.is_none() {
-            // Only whole events: the text after the last blank line may be cut mid-event.
-            let text = String::from_utf8_lossy(&buffer);
-            let whole = text.rsplit_once("\n\n").map_or("", |(events, _)| events);
-            let payloads: Vec<String> = whole
-                .split("\n\n")
-                .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
-                .map(str::to_owned)
-                .collect();
-            if !common::stream_pieces(&payloads).is_empty() {
-                at_first_token = Some(counter.load(Ordering::SeqCst));
-            }
+    while let Some(event) = events.next().await {
+        let payload = [event.expect("a well-formed event").data];
+        if at_first_token.is_none() && !common::stream_pieces(&payload).is_empty() {
+            at_first_token = Some(counter.load(Ordering::SeqCst));
         }
     }
     let at_end = counter.load(Ordering::SeqCst);

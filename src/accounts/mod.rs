@@ -12,7 +12,7 @@ use crate::clock;
 use crate::storage::{Database, StorageError};
 pub use password::{MAX_LEN as PASSWORD_MAX, MIN_LEN as PASSWORD_MIN};
 pub use secrets::API_KEY_PREFIX;
-pub use throttle::{Attempt, LoginThrottle, Subject};
+pub use throttle::{LoginThrottle, Subject};
 
 #[derive(Debug, Clone)]
 pub struct User {

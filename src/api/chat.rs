@@ -4,21 +4,20 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::Extension;
 use llama_cpp_2::token::LlamaToken;
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::GenerationBody;
 use crate::chat_template::{Placement, TemplateError, TemplateMessage};
-use crate::engine::CacheOwner;
 use crate::models::LoadedModel;
 use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,
-    owner: Option<Extension<CacheOwner>>,
+    Caller(owner): Caller,
     ApiJson(body): ApiJson<GenerationBody>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
@@ -32,7 +31,7 @@ pub async fn post(
         "messages",
         settings,
         state.max_tokens_default,
-        owner.map(|Extension(owner)| owner),
+        owner,
     )
     .await
 }
@@ -57,13 +56,11 @@ async fn prompt_tokens(
         Ok(model.engine.tokenize(&prompt.text, &prompt.content, false))
     })
     .await
-    .map_err(|_| ApiError::internal())?;
+    .map_err(ApiError::internal)?;
     tokens.map_err(|error| match error {
         TemplateError::Rejected(_) => ApiError::invalid_value("messages", error.to_string()),
-        TemplateError::Render => ApiError::internal(),
-        TemplateError::Unplaceable => {
-            tracing::warn!(model = %model.id, "{error}");
-            ApiError::internal()
+        TemplateError::Render | TemplateError::Unplaceable => {
+            ApiError::internal(anyhow::Error::new(error).context(format!("model {}", model.id)))
         }
     })
 }

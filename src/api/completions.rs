@@ -2,19 +2,18 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::Extension;
 use llama_cpp_2::token::LlamaToken;
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::{GenerationBody, Prompt};
-use crate::engine::CacheOwner;
 use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,
-    owner: Option<Extension<CacheOwner>>,
+    Caller(owner): Caller,
     ApiJson(body): ApiJson<GenerationBody>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
@@ -61,7 +60,7 @@ pub async fn post(
         "prompt",
         settings,
         state.max_tokens_default,
-        owner.map(|Extension(owner)| owner),
+        owner,
     )
     .await
 }

@@ -3,12 +3,15 @@
 //!
 //! Messages name the offending field and never repeat what the client sent in it.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::engine::SubmitError;
 use crate::models::ModelError;
+use crate::telemetry::FailureCause;
 
 /// Said when a request's `Host` is not one this server answers to. The name itself is not
 /// repeated: errors never echo what the client sent.
@@ -25,6 +28,23 @@ pub struct ApiError {
     code: Option<&'static str>,
     retry_after_secs: Option<u32>,
     bearer_challenge: bool,
+    /// Why the server failed, for its log only (see [`FailureCause`]); never sent.
+    cause: Option<FailureCause>,
+}
+
+/// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail<'a> {
+    pub message: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub param: Option<&'a str>,
+    pub code: Option<&'a str>,
 }
 
 impl ApiError {
@@ -37,6 +57,7 @@ impl ApiError {
             code: None,
             retry_after_secs: None,
             bearer_challenge: false,
+            cause: None,
         }
     }
 
@@ -143,17 +164,6 @@ impl ApiError {
         .with_code("host_not_allowed")
     }
 
-    /// 503 with `Retry-After`: too many password checks at once.
-    pub fn busy(retry_after_secs: u32) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "The server is busy; try again in a moment.",
-        )
-        .with_code("server_busy")
-        .with_retry_after(retry_after_secs)
-    }
-
     /// 401 with `WWW-Authenticate: Bearer`.
     pub fn unauthorized(message: &str) -> Self {
         let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
@@ -182,12 +192,16 @@ impl ApiError {
         .with_code("csrf_token_invalid")
     }
 
-    pub fn internal() -> Self {
-        Self::new(
+    /// 500. The cause goes to the server's log (with the route), never to the client; it must
+    /// not hold request content, and errors of this crate never do.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "The server failed to handle this request.",
-        )
+        );
+        error.cause = Some(FailureCause(Arc::new(cause.into())));
+        error
     }
 
     pub fn generation_failed(reason: &str) -> Self {
@@ -199,24 +213,25 @@ impl ApiError {
         .with_code("generation_failed")
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// The error body, also sent as the last event of a stream that fails.
-    pub fn body(&self) -> Value {
-        json!({ "error": {
-            "message": self.message,
-            "type": self.kind,
-            "param": self.param,
-            "code": self.code,
-        }})
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorDetail {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(cause);
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

@@ -46,7 +46,7 @@ pub async fn tokenize(
     let model = Arc::clone(model);
     tokio::task::spawn_blocking(move || model.engine.tokenize(&text, &[], add_bos))
         .await
-        .map_err(|_| ApiError::internal())
+        .map_err(ApiError::internal)
 }
 
 /// Runs the generation and answers in the requested form. `max_tokens_default` is the
@@ -58,7 +58,7 @@ pub async fn respond(
     prompt_param: &str,
     settings: Settings,
     max_tokens_default: Option<u32>,
-    cache_owner: Option<CacheOwner>,
+    cache_owner: CacheOwner,
 ) -> ApiResult<Response> {
     let budget = fit_context(
         model.engine.slot_context() as usize,
@@ -72,7 +72,7 @@ pub async fn respond(
         sampling: settings.sampling_for(model.engine.model().n_vocab())?,
         max_tokens: budget.max_tokens,
         stop: settings.stop,
-        cache_owner,
+        cache_owner: Some(cache_owner),
         next_turn: match kind {
             Kind::Chat => model.turn_boundary.clone(),
             Kind::Text => None,
@@ -251,8 +251,9 @@ fn sse_response(
     response
 }
 
-fn data(value: &Value) -> Result<SseEvent, Infallible> {
-    Ok(SseEvent::default().data(value.to_string()))
+fn data(value: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    Ok(SseEvent::default().data(json))
 }
 
 /// One chunk with a single choice; chat puts the text under `delta`, text completions under

@@ -76,10 +76,6 @@ impl ChatTemplate {
         &self.source
     }
 
-    pub fn bos_token(&self) -> &str {
-        &self.bos_token
-    }
-
     /// The prompt for `messages`, ending with the assistant's turn opened.
     fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
         let template = self

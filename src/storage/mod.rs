@@ -31,7 +31,6 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Database {
     connection: Arc<Mutex<Connection>>,
-    path: PathBuf,
 }
 
 impl Database {
@@ -66,12 +65,7 @@ impl Database {
         }
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
-            path,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// A number that changes whenever another connection (another process, such as

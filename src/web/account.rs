@@ -1,17 +1,19 @@
-//! The account page: API keys and account deletion.
+//! The account page: API keys, the password, sessions and account deletion.
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
 
-use super::login::{check_password, start_session, Refusal};
-use super::pages::{internal_error, message_page, render, wants_json, Input};
-use super::session::{self, SignedIn};
+use super::error::{WebError, WebResult};
+use super::login::{check_password, start_session, PasswordCheck};
+use super::pages::{render, wants_json, Input, MessagePage};
+use super::session::{signed_out, SignedIn};
 use crate::accounts::{AccountError, ApiKeyInfo};
+use crate::caller;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -22,79 +24,97 @@ struct AccountPage {
     keys: Vec<ApiKeyInfo>,
     new_key: Option<String>,
     error: Option<String>,
-    notice: Option<String>,
     insecure: bool,
 }
 
-/// What the account page says besides its contents.
-#[derive(Default)]
-struct Outcome {
+/// The account as JSON, for clients that ask for it.
+#[derive(Serialize)]
+struct AccountJson {
+    email: String,
+    created_at: String,
+    keys: Vec<KeyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     new_key: Option<String>,
-    error: Option<String>,
-    notice: Option<String>,
 }
 
+#[derive(Serialize)]
+struct KeyJson {
+    id: i64,
+    name: String,
+    prefix: String,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    deleted: bool,
+}
+
+async fn account_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    new_key: Option<String>,
+    error: Option<String>,
+) -> WebResult<AccountPage> {
+    Ok(AccountPage {
+        email: signed_in.user.email.clone(),
+        created_at: signed_in.user.created_at.clone(),
+        keys: state.accounts.keys(signed_in.user.id).await?,
+        new_key,
+        error,
+        insecure: signed_in.insecure,
+    })
+}
+
+/// The account page, or its JSON, with a key to show once.
 async fn account_response(
     state: &AppState,
     signed_in: &SignedIn,
     headers: &HeaderMap,
     status: StatusCode,
-    outcome: Outcome,
-) -> Response {
-    let Outcome {
-        new_key,
-        error,
-        notice,
-    } = outcome;
-    let keys = match state.accounts.keys(signed_in.user.id).await {
-        Ok(keys) => keys,
-        Err(error) => {
-            tracing::error!(%error, "listing keys failed");
-            return internal_error();
-        }
-    };
-    if wants_json(headers) {
-        let keys: Vec<_> = keys
-            .iter()
-            .map(|k| json!({ "id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at }))
-            .collect();
-        let mut body = json!({ "email": signed_in.user.email, "created_at": signed_in.user.created_at, "keys": keys });
-        if let Some(key) = new_key {
-            body["new_key"] = json!(key);
-        }
-        if let Some(error) = error {
-            body["error"] = json!({ "message": error });
-        }
-        if let Some(notice) = notice {
-            body["notice"] = json!(notice);
-        }
-        return (status, Json(body)).into_response();
+    new_key: Option<String>,
+) -> WebResult {
+    let page = account_page(state, signed_in, new_key, None).await?;
+    if !wants_json(headers) {
+        return render(status, &page);
     }
-    let page = AccountPage {
-        email: signed_in.user.email.clone(),
-        created_at: signed_in.user.created_at.clone(),
+    let keys = page
+        .keys
+        .into_iter()
+        .map(|key| KeyJson {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: key.created_at,
+        })
+        .collect();
+    let body = AccountJson {
+        email: page.email,
+        created_at: page.created_at,
         keys,
-        new_key,
-        error,
-        notice,
-        insecure: signed_in.insecure,
+        new_key: page.new_key,
     };
-    render(status, &page)
+    Ok((status, Json(body)).into_response())
+}
+
+/// A refusal the user can fix, shown on the account page.
+async fn on_account_page(state: &AppState, signed_in: &SignedIn, error: WebError) -> WebError {
+    if !error.fits_a_form() {
+        return error;
+    }
+    let message = error.message().to_owned();
+    match account_page(state, signed_in, None, Some(message)).await {
+        Ok(page) => error.on_page(&page),
+        Err(failure) => failure,
+    }
 }
 
 pub async fn get(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
-) -> Response {
-    account_response(
-        &state,
-        &signed_in,
-        &headers,
-        StatusCode::OK,
-        Outcome::default(),
-    )
-    .await
+) -> WebResult {
+    account_response(&state, &signed_in, &headers, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -108,43 +128,16 @@ pub async fn create_key(
     signed_in: SignedIn,
     headers: HeaderMap,
     Input(form): Input<NewKey>,
-) -> Response {
+) -> WebResult {
     match state
         .accounts
         .create_key(signed_in.user.id, &form.name)
         .await
     {
         Ok((_, key)) => {
-            account_response(
-                &state,
-                &signed_in,
-                &headers,
-                StatusCode::CREATED,
-                Outcome {
-                    new_key: Some(key),
-                    ..Outcome::default()
-                },
-            )
-            .await
+            account_response(&state, &signed_in, &headers, StatusCode::CREATED, Some(key)).await
         }
-        Err(AccountError::KeyName) => {
-            let message = "Key names are 1 to 64 characters.".to_owned();
-            account_response(
-                &state,
-                &signed_in,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                Outcome {
-                    error: Some(message),
-                    ..Outcome::default()
-                },
-            )
-            .await
-        }
-        Err(error) => {
-            tracing::error!(%error, "creating a key failed");
-            internal_error()
-        }
+        Err(error) => Err(on_account_page(&state, &signed_in, error.into()).await),
     }
 }
 
@@ -152,20 +145,14 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<i64>,
-) -> Response {
+) -> WebResult {
     match state.accounts.revoke_key(id, Some(signed_in.user.id)).await {
-        Ok(key_hash) => {
-            state
-                .registry
-                .forget(crate::caller::api_key_hash(&key_hash));
-            Redirect::to("/account").into_response()
-        }
-        Err(AccountError::NotFound) => Redirect::to("/account").into_response(),
-        Err(error) => {
-            tracing::error!(%error, "revoking a key failed");
-            internal_error()
-        }
+        Ok(key_hash) => state.registry.forget(caller::api_key_hash(&key_hash)),
+        // Not this user's key, or already gone: nothing to do, nothing to tell.
+        Err(AccountError::NotFound) => {}
+        Err(error) => return Err(error.into()),
     }
+    Ok(Redirect::to("/account").into_response())
 }
 
 #[derive(Deserialize)]
@@ -179,38 +166,32 @@ pub async fn delete(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
+    jar: CookieJar,
     Input(form): Input<Confirmation>,
-) -> Response {
-    let json = wants_json(&headers);
-    let checked =
-        check_password(&state, signed_in.peer, &signed_in.user.email, form.password).await;
-    match checked {
-        Ok(_) => {}
-        Err(Refusal::Wrong) => {
-            let message = "The password is wrong; the account was not deleted.".to_owned();
-            return refuse(&state, &signed_in, &headers, message).await;
-        }
-        Err(refusal) => return refusal.into_response(json),
+) -> WebResult {
+    let email = &signed_in.user.email;
+    if let PasswordCheck::Wrong =
+        check_password(&state, signed_in.peer, email, form.password).await?
+    {
+        let wrong = wrong_password("The password is wrong; the account was not deleted.");
+        return Err(on_account_page(&state, &signed_in, wrong).await);
     }
-    forget_everything(&state, signed_in.user.id).await;
-    if let Err(error) = state.accounts.delete_user(signed_in.user.id).await {
-        tracing::error!(%error, "deleting an account failed");
-        return internal_error();
-    }
-    let mut response = if json {
-        Json(json!({ "deleted": true })).into_response()
+    forget_everything(&state, signed_in.user.id).await?;
+    state.accounts.delete_user(signed_in.user.id).await?;
+    let https = signed_in.peer.https;
+    Ok(if wants_json(&headers) {
+        signed_out(jar, https, Json(Deleted { deleted: true }))
     } else {
-        message_page(
-            StatusCode::OK,
+        let page = MessagePage::home(
             "Account deleted",
             "Your account, sessions and API keys are gone from this server.",
-        )
-    };
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        session::clear_cookie(signed_in.peer.https),
-    );
-    response
+        );
+        signed_out(jar, https, render(StatusCode::OK, &page)?)
+    })
+}
+
+fn wrong_password(message: &'static str) -> WebError {
+    WebError::refused(StatusCode::UNAUTHORIZED, "wrong_credentials", message)
 }
 
 #[derive(Deserialize)]
@@ -228,118 +209,72 @@ pub async fn change_password(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
+    jar: CookieJar,
     Input(form): Input<PasswordChange>,
-) -> Response {
-    let json = wants_json(&headers);
+) -> WebResult {
     let user_id = signed_in.user.id;
-    let checked = check_password(
-        &state,
-        signed_in.peer,
-        &signed_in.user.email,
-        form.current_password,
-    )
-    .await;
-    match checked {
-        Ok(_) => {}
-        Err(Refusal::Wrong) => {
-            let message = "The current password is wrong; nothing was changed.".to_owned();
-            return refuse(&state, &signed_in, &headers, message).await;
-        }
-        Err(refusal) => return refusal.into_response(json),
+    let email = &signed_in.user.email;
+    let checked = check_password(&state, signed_in.peer, email, form.current_password).await?;
+    if let PasswordCheck::Wrong = checked {
+        let wrong = wrong_password("The current password is wrong; nothing was changed.");
+        return Err(on_account_page(&state, &signed_in, wrong).await);
     }
     // Sessions end with the change; their cached prompts go first, while they are still listed.
-    let Ok(before) = state.accounts.credentials(Some(user_id)).await else {
-        return internal_error();
-    };
-    match state
+    let before = state.accounts.credentials(Some(user_id)).await?;
+    if let Err(error) = state
         .accounts
         .set_password(user_id, form.new_password)
         .await
     {
-        Ok(()) => {}
-        Err(error @ AccountError::PasswordLength) => {
-            let mut message = error.to_string();
-            message[..1].make_ascii_uppercase();
-            return account_response(
-                &state,
-                &signed_in,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                Outcome {
-                    error: Some(message + "."),
-                    ..Outcome::default()
-                },
-            )
-            .await;
-        }
-        Err(AccountError::Busy) => return Refusal::Busy.into_response(json),
-        Err(error) => {
-            tracing::error!(%error, "changing a password failed");
-            return internal_error();
-        }
+        return Err(on_account_page(&state, &signed_in, error.into()).await);
     }
     for hash in &before.session_hashes {
-        state.registry.forget(crate::caller::session_hash(hash));
+        state.registry.forget(caller::session_hash(hash));
     }
     if form.revoke_keys.is_some() {
-        if let Err(error) = revoke_all_keys(&state, user_id).await {
-            tracing::error!(%error, "revoking keys failed");
-            return internal_error();
-        }
+        revoke_all_keys(&state, user_id).await?;
     }
-    start_session(&state, user_id, None, signed_in.peer.https, json).await
+    start_session(
+        &state,
+        user_id,
+        None,
+        jar,
+        signed_in.peer.https,
+        wants_json(&headers),
+    )
+    .await
 }
 
 /// Ends every session of the user, this one included, and revokes every API key: what to do
 /// when a device or a key may be in someone else's hands.
-pub async fn log_out_everywhere(State(state): State<AppState>, signed_in: SignedIn) -> Response {
-    forget_everything(&state, signed_in.user.id).await;
-    let ended = state.accounts.end_all_sessions(signed_in.user.id).await;
-    let revoked = revoke_all_keys(&state, signed_in.user.id).await;
-    if let Err(error) = ended.and(revoked) {
-        tracing::error!(%error, "logging out everywhere failed");
-        return internal_error();
-    }
-    let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        session::clear_cookie(signed_in.peer.https),
-    );
-    response
+pub async fn log_out_everywhere(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    jar: CookieJar,
+) -> WebResult {
+    forget_everything(&state, signed_in.user.id).await?;
+    state.accounts.end_all_sessions(signed_in.user.id).await?;
+    revoke_all_keys(&state, signed_in.user.id).await?;
+    Ok(signed_out(
+        jar,
+        signed_in.peer.https,
+        Redirect::to("/login"),
+    ))
 }
 
 async fn revoke_all_keys(state: &AppState, user_id: i64) -> Result<(), AccountError> {
     for key in state.accounts.keys(user_id).await? {
         let key_hash = state.accounts.revoke_key(key.id, Some(user_id)).await?;
-        state
-            .registry
-            .forget(crate::caller::api_key_hash(&key_hash));
+        state.registry.forget(caller::api_key_hash(&key_hash));
     }
     Ok(())
 }
 
 /// Drops the prompts cached for every key and session of the user.
-async fn forget_everything(state: &AppState, user_id: i64) {
-    match state.accounts.credentials(Some(user_id)).await {
-        Ok(credentials) => {
-            for owner in crate::caller::owners(&credentials) {
-                state.registry.forget(owner);
-            }
-        }
-        Err(error) => tracing::error!(%error, "listing credentials failed"),
+async fn forget_everything(state: &AppState, user_id: i64) -> Result<(), AccountError> {
+    let credentials = state.accounts.credentials(Some(user_id)).await?;
+    for owner in caller::owners(&credentials) {
+        state.registry.forget(owner);
     }
-}
-
-/// The account page with a 401 and what was wrong.
-async fn refuse(
-    state: &AppState,
-    signed_in: &SignedIn,
-    headers: &HeaderMap,
-    message: String,
-) -> Response {
-    let outcome = Outcome {
-        error: Some(message),
-        ..Outcome::default()
-    };
-    account_response(state, signed_in, headers, StatusCode::UNAUTHORIZED, outcome).await
+    Ok(())
 }

@@ -1,9 +1,11 @@
 //! Cross-site request forgery protection and security headers.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+
+use super::error::WebError;
 
 /// Refuses state-changing requests that a browser says come from another site (Fetch
 /// Metadata), or whose `Origin` is not this host. Requests with neither header do not come
@@ -14,16 +16,12 @@ pub async fn same_origin_only(request: Request, next: Next) -> Response {
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     if !safe && is_cross_site(request.headers()) {
-        return super::pages::message_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form was sent from another site, so it was refused. Open the page on this server and try again.",
-        );
+        return WebError::cross_site().into_response();
     }
     next.run(request).await
 }
 
-pub fn is_cross_site(headers: &HeaderMap) -> bool {
+fn is_cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }

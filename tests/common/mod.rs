@@ -150,17 +150,24 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Every event's `data` of a server-sent event stream, in order (`[DONE]` included).
 pub async fn sse_payloads(response: reqwest::Response) -> Vec<String> {
-    let mut body = response.bytes_stream();
-    let mut buffer = Vec::new();
-    while let Some(chunk) = body.next().await {
-        buffer.extend_from_slice(&chunk.expect("stream chunk"));
+    let mut events = sse_events(response);
+    let mut payloads = Vec::new();
+    while let Some(event) = events.next().await {
+        payloads.push(event.expect("a well-formed event").data);
     }
-    let text = String::from_utf8(buffer).expect("the stream is valid UTF-8");
-    text.split("\n\n")
-        .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
-        .map(str::to_owned)
-        .collect()
+    payloads
+}
+
+/// The events of a server-sent event stream as they arrive, parsed by `eventsource-stream`.
+pub fn sse_events(
+    response: reqwest::Response,
+) -> impl futures::Stream<
+    Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+> + Unpin {
+    use eventsource_stream::Eventsource as _;
+    response.bytes_stream().eventsource()
 }
 
 /// The text of a streamed chat or text completion, chunk by chunk.

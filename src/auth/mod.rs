@@ -1,0 +1,44 @@
+//! How a request proves who sent it, for the API and the pages alike: the session cookie, the
+//! page's anti-CSRF token and the API key in `Authorization`. Nothing here answers a request;
+//! the API and the pages each refuse in their own error shape.
+
+mod cookie;
+mod csrf;
+
+use axum::http::{header, HeaderMap};
+
+pub(crate) use cookie::{session_token, with_session, without_session};
+pub(crate) use csrf::{csrf_token, csrf_token_matches};
+
+/// The header the chat page sends its anti-CSRF token in.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The key in `Authorization: Bearer <key>`; the scheme's name is case-insensitive (RFC 9110).
+pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.trim_start().split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn authorization(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_key_is_required() {
+        assert_eq!(bearer_key(&authorization("Bearer sk-1")), Some("sk-1"));
+        assert_eq!(bearer_key(&authorization("bearer  sk-1 ")), Some("sk-1"));
+        assert_eq!(bearer_key(&authorization("Basic sk-1")), None);
+        assert_eq!(bearer_key(&authorization("Bearer ")), None);
+        assert_eq!(bearer_key(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! `GET /health`: liveness and each model's state for anyone; the engine counters (live
+//! activity) only for a caller on this machine, one with an API key, or anyone when
+//! `--auth off` lets anyone use the models anyway.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Serialize;
+
+use crate::auth;
+use crate::state::AppState;
+use crate::transport::Peer;
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    models: Vec<ModelHealth>,
+}
+
+#[derive(Serialize)]
+struct ModelHealth {
+    id: String,
+    state: &'static str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    counters: Option<Counters>,
+}
+
+/// What the model's engine is doing now.
+#[derive(Serialize)]
+struct Counters {
+    active: usize,
+    in_flight: usize,
+    cancelled: usize,
+    cache_reused_tokens: u64,
+    cache_decoded_ahead_tokens: u64,
+    cached_conversations: usize,
+}
+
+pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Json<Health> {
+    let counters =
+        !state.require_api_key || peer.ip.is_loopback() || has_valid_key(&state, &headers).await;
+    let loaded = if counters {
+        state.registry.loaded()
+    } else {
+        Vec::new()
+    };
+    let models = state
+        .registry
+        .files()
+        .into_iter()
+        .map(|file| {
+            let engine = loaded
+                .iter()
+                .find(|model| model.id == file.id)
+                .map(|model| &model.engine);
+            ModelHealth {
+                state: state.registry.state(&file.id),
+                counters: engine.map(|engine| Counters {
+                    active: engine.active(),
+                    in_flight: engine.in_flight(),
+                    cancelled: engine.cancelled(),
+                    cache_reused_tokens: engine.reused_tokens(),
+                    cache_decoded_ahead_tokens: engine.decoded_ahead(),
+                    cached_conversations: engine.cached_slots(),
+                }),
+                id: file.id,
+            }
+        })
+        .collect();
+    Json(Health {
+        status: "ok",
+        models,
+    })
+}
+
+async fn has_valid_key(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(key) = auth::bearer_key(headers) else {
+        return false;
+    };
+    matches!(state.accounts.key_hash(key).await, Ok(Some(_)))
+}
