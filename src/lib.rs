@@ -11,7 +11,7 @@ mod auth;
 mod caller;
 mod chat_template;
 pub mod cli;
-pub mod clock; // TODO(bench crate): private once sotto-bench has its own date helper
+mod clock;
 pub mod config;
 mod engine;
 mod health;

@@ -332,14 +332,13 @@ fn cpu_times() -> Option<(u64, u64)> {
 
 /// `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let secs = sotto::clock::now_secs();
-    let (year, month, day) = sotto::clock::date_of(secs);
-    let rest = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+    utc_minute(std::time::SystemTime::now())
+}
+
+fn utc_minute(time: std::time::SystemTime) -> String {
+    // `YYYY-MM-DDTHH:MM:SSZ`: fixed width up to the year 9999.
+    let stamp = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", &stamp[..10], &stamp[11..16])
 }
 
 /// The command line as typed, quoted where the shell would need it.
@@ -363,6 +362,17 @@ pub fn command_line() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_utc_to_the_minute() {
+        let at = |secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        assert_eq!(utc_minute(at(0)), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            utc_minute(at(20_416 * 86_400 + 13 * 3600 + 7 * 60 + 59)),
+            "2025-11-24 13:07 UTC"
+        );
+        assert_eq!(utc_minute(at(951_782_400)), "2000-02-29 00:00 UTC");
+    }
 
     #[test]
     fn ratios_need_both_sides() {
