@@ -90,8 +90,8 @@ vendor-frontend: ## Re-fetch the chat page's libraries (marked, DOMPurify, highl
 model: ## Fetch the default model into models/ (checks its SHA-256)
 	@PYTHON=$(PYTHON) ./scripts/fetch-model.sh "$(MODELS_DIR)"
 
-build: dev-null ## cargo build --release
-	$(CARGO) build --release --locked
+build: dev-null ## Build the server (cargo build --release -p sotto; not the benchmark in bench/)
+	$(CARGO) build --release --locked -p sotto
 
 run: deps model build ## Build and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
 	SOTTO_MODELS_DIR="$(MODELS_DIR)" exec ./$(BIN) serve $(ARGS)
@@ -107,12 +107,16 @@ $(VENV_STAMP): requirements-test.txt
 lint-docker: venv ## Lint the Dockerfile with hadolint
 	"$(VENV)/bin/hadolint" --failure-threshold warning Dockerfile
 
-test: deps model venv lint-docker browser-deps ## Run the whole test suite
-	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked
+# Both crates of the workspace. bench/tests/bench_smoke.rs runs target/release/sotto: cargo
+# builds that binary for the server's own integration tests, and compiles everything before it
+# runs any test. (A separate `cargo build -p sotto` first would build the server a second time:
+# without the tests' dev-dependencies, its dependencies get other features.)
+test: deps model venv lint-docker browser-deps ## Run the whole test suite (server and benchmark)
+	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked --workspace
 
-lint: dev-null ## cargo fmt --check and clippy
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets --release --locked -- -D warnings
+lint: dev-null ## cargo fmt --check and clippy, over the workspace
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --release --locked -- -D warnings
 
 clean: ## Remove build output and the virtualenv (keeps models/)
 	$(CARGO) clean
