@@ -1,9 +1,11 @@
 //! The load generator: N client tasks sending streaming chat requests back to back.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::{Stream, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
@@ -194,7 +196,7 @@ async fn read_stream(
     target: &Target,
     body: &Value,
     sample: &mut Sample,
-    mut on_token: impl FnMut(usize),
+    on_token: impl FnMut(usize),
 ) -> anyhow::Result<()> {
     let mut request = client
         .post(format!("{}/v1/chat/completions", target.url))
@@ -212,78 +214,133 @@ async fn read_stream(
             None => anyhow::bail!("HTTP {status}"),
         }
     }
-    let mut stream = response.bytes_stream();
-    let mut events = SseBuffer::default();
+    read_events(response.bytes_stream(), sample, on_token).await
+}
+
+/// Reads a streamed chat completion up to its `[DONE]` event: the arrival of each chunk
+/// carrying text, the reply, and the counts of the `usage` chunk.
+async fn read_events<B, E>(
+    bytes: impl Stream<Item = Result<B, E>>,
+    sample: &mut Sample,
+    mut on_token: impl FnMut(usize),
+) -> anyhow::Result<()>
+where
+    B: AsRef<[u8]>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut events = pin!(bytes.eventsource());
     let mut usage = None;
-    while let Some(bytes) = stream.next().await {
-        let bytes = bytes?;
+    while let Some(event) = events.next().await {
         let now = Instant::now();
-        for payload in events.push(&bytes) {
-            if payload == "[DONE]" {
-                sample.completion_tokens = usage.unwrap_or(sample.token_times.len() as u64);
-                return Ok(());
-            }
-            let chunk: Value = serde_json::from_str(&payload)?;
-            if let Some(error) = chunk.get("error") {
-                anyhow::bail!("error event: {}", error["message"]);
-            }
-            let text = chunk["choices"][0]["delta"]["content"].as_str();
-            if let Some(text) = text.filter(|t| !t.is_empty()) {
-                sample.token_times.push(now);
-                sample.reply.push_str(text);
-                on_token(sample.token_times.len());
-            }
-            let counts = &chunk["usage"];
-            if let Some(tokens) = counts["completion_tokens"].as_u64() {
-                usage = Some(tokens);
-                sample.prompt_tokens = counts["prompt_tokens"].as_u64();
-                sample.cached_tokens = counts["prompt_tokens_details"]["cached_tokens"].as_u64();
-            }
+        let payload = match event {
+            Ok(event) => event.data,
+            // The connection's own error, with its causes.
+            Err(EventStreamError::Transport(error)) => return Err(error.into()),
+            Err(error) => anyhow::bail!("not an event stream: {error}"),
+        };
+        if payload == "[DONE]" {
+            sample.completion_tokens = usage.unwrap_or(sample.token_times.len() as u64);
+            return Ok(());
+        }
+        let chunk: Value = serde_json::from_str(&payload)?;
+        if let Some(error) = chunk.get("error") {
+            anyhow::bail!("error event: {}", error["message"]);
+        }
+        let text = chunk["choices"][0]["delta"]["content"].as_str();
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            sample.token_times.push(now);
+            sample.reply.push_str(text);
+            on_token(sample.token_times.len());
+        }
+        let counts = &chunk["usage"];
+        if let Some(tokens) = counts["completion_tokens"].as_u64() {
+            usage = Some(tokens);
+            sample.prompt_tokens = counts["prompt_tokens"].as_u64();
+            sample.cached_tokens = counts["prompt_tokens_details"]["cached_tokens"].as_u64();
         }
     }
     anyhow::bail!("the stream ended without [DONE]")
-}
-
-/// Splits a server-sent event stream into its `data:` payloads.
-#[derive(Debug, Default)]
-pub struct SseBuffer {
-    pending: Vec<u8>,
-}
-
-impl SseBuffer {
-    /// Adds received bytes; returns the payloads of the events they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend(bytes.iter().filter(|&&b| b != b'\r'));
-        let mut payloads = Vec::new();
-        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.pending.drain(..end + 2).collect();
-            let event = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|data| data.strip_prefix(' ').unwrap_or(data))
-                .collect();
-            if !data.is_empty() {
-                payloads.push(data.join("\n"));
-            }
-        }
-        payloads
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn events_split_across_reads_are_joined() {
-        let mut sse = SseBuffer::default();
-        assert!(sse.push(b"data: {\"a\"").is_empty());
-        assert_eq!(
-            sse.push(b":1}\r\n\r\ndata:[DONE]\n\n"),
-            ["{\"a\":1}", "[DONE]"]
+    /// An event of a streamed chat completion whose delta is `delta`.
+    fn event(delta: Value) -> String {
+        format!("data: {}\n\n", json!({ "choices": [{ "delta": delta }] }))
+    }
+
+    /// Reads `body` as a response arriving `read_size` bytes at a time.
+    async fn read(body: &str, read_size: usize) -> (Sample, Vec<usize>, anyhow::Result<()>) {
+        let reads: Vec<Result<&[u8], std::io::Error>> =
+            body.as_bytes().chunks(read_size).map(Ok).collect();
+        let (mut sample, mut counts) = (Sample::new(), Vec::new());
+        let on_token = |count| counts.push(count);
+        let result = read_events(futures::stream::iter(reads), &mut sample, on_token).await;
+        (sample, counts, result)
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_read_to_done_however_it_is_cut() {
+        let usage = json!({ "choices": [], "usage": {
+            "prompt_tokens": 12, "completion_tokens": 3,
+            "prompt_tokens_details": { "cached_tokens": 8 },
+        }});
+        let body = [
+            ": keep-alive\r\n\r\n".to_owned(),
+            // The role comes first, with no text: it is not the first token.
+            event(json!({ "role": "assistant", "content": "" })).replace('\n', "\r\n"),
+            event(json!({ "content": "Hé" })),
+            event(json!({ "content": "llo" })),
+            format!("data: {usage}\n\n"),
+            "data:[DONE]\n\n".to_owned(),
+        ]
+        .concat();
+        // One byte at a time cuts `é` in two.
+        for read_size in [1, 7, body.len()] {
+            let (sample, counts, result) = read(&body, read_size).await;
+            result.expect("a complete stream");
+            assert_eq!(counts, [1, 2]);
+            assert_eq!(sample.token_times.len(), 2);
+            assert_eq!(sample.reply, "Héllo");
+            assert_eq!(sample.completion_tokens, 3);
+            assert_eq!(
+                (sample.prompt_tokens, sample.cached_tokens),
+                (Some(12), Some(8))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_usage_the_text_chunks_are_counted() {
+        let body = [
+            event(json!({ "content": "a" })),
+            event(json!({ "content": "b" })),
+            "data: [DONE]\n\n".to_owned(),
+        ]
+        .concat();
+        let (sample, _, result) = read(&body, body.len()).await;
+        result.expect("a complete stream");
+        assert_eq!(sample.completion_tokens, 2);
+        assert_eq!(sample.prompt_tokens, None);
+    }
+
+    #[tokio::test]
+    async fn error_events_and_cut_streams_are_errors() {
+        let body = format!(
+            "data: {}\n\n",
+            json!({ "error": { "message": "engine failed" } })
         );
-        assert!(sse.push(b": keep-alive comment\n\n").is_empty());
+        let (_, _, result) = read(&body, body.len()).await;
+        let error = result.expect_err("an error event").to_string();
+        assert!(error.contains("engine failed"), "{error}");
+
+        let body = event(json!({ "content": "a" }));
+        let (sample, _, result) = read(&body, body.len()).await;
+        let error = result.expect_err("no [DONE]").to_string();
+        assert!(error.contains("without [DONE]"), "{error}");
+        assert_eq!(sample.reply, "a");
     }
 
     #[test]
