@@ -27,7 +27,9 @@ async fn the_benchmark_reports_every_level_and_scenario_of_a_running_sotto() {
         format!("--api-key={api_key}"),
         format!("--request-model={MODEL}"),
         "--levels=1,2".to_owned(),
-        "--duration=2".to_owned(),
+        // Long enough that a loaded machine (first tokens seen at 2.3 s) still gets tokens
+        // inside each level's window.
+        "--duration=6".to_owned(),
         "--max-tokens=16".to_owned(),
         "--ban-tokens=0,2".to_owned(),
         "--turns=3".to_owned(),
