@@ -5,139 +5,135 @@
 // Replies stream as server-sent events, parsed here from the fetch body (EventSource cannot
 // POST). Aborting the fetch closes the connection, and the server then stops the generation.
 // Every failure becomes a ChatError whose `kind` the conversation view turns into plain words.
-(function (S) {
-  'use strict';
 
-  class ChatError extends Error {
-    /** kind: loading | busy | context | invalid | session | csrf | model | server | network | aborted */
-    constructor(kind, message, extra) {
-      super(message || kind);
-      this.kind = kind;
-      Object.assign(this, { status: 0, code: null, retryAfter: null }, extra || {});
-    }
+class ChatError extends Error {
+  /** kind: loading | busy | context | invalid | session | csrf | model | server | network | aborted */
+  constructor(kind, message, extra) {
+    super(message || kind);
+    this.kind = kind;
+    Object.assign(this, { status: 0, code: null, retryAfter: null }, extra || {});
   }
+}
 
-  function csrfToken() {
-    const meta = document.querySelector('meta[name="sotto-csrf"]');
-    return meta ? meta.content : '';
-  }
+function csrfToken() {
+  const meta = document.querySelector('meta[name="sotto-csrf"]');
+  return meta ? meta.content : '';
+}
 
-  async function getJson(url) {
-    const response = await fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
-    if (!response.ok) throw new ChatError('server', `HTTP ${response.status}`, { status: response.status });
-    return response.json();
-  }
+async function getJson(url) {
+  const response = await fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ChatError('server', `HTTP ${response.status}`, { status: response.status });
+  return response.json();
+}
 
-  /** The model ids the server offers (GET /v1/models is public). */
-  async function listModels() {
-    const list = await getJson('/v1/models');
-    return (list.data || []).map((m) => m.id).filter((id) => typeof id === 'string');
-  }
+/** The model ids the server offers (GET /v1/models is public). */
+async function listModels() {
+  const list = await getJson('/v1/models');
+  return (list.data || []).map((m) => m.id).filter((id) => typeof id === 'string');
+}
 
-  /** One model's details: context_length, chat_template, loaded. */
-  function modelInfo(id) {
-    return getJson('/v1/models/' + encodeURIComponent(id));
-  }
+/** One model's details: context_length, chat_template, loaded. */
+function modelInfo(id) {
+  return getJson('/v1/models/' + encodeURIComponent(id));
+}
 
-  /** The kind of an OpenAI-shaped error, by status first and `code` second. */
-  function kindOf(status, code) {
-    if (status === 401) return 'session';
-    if (status === 403) return code === 'csrf_token_invalid' ? 'csrf' : 'session';
-    if (status === 404 && code === 'model_not_found') return 'model';
-    if (status === 429) return 'busy';
-    if (status === 503) return code === 'model_loading' ? 'loading' : 'busy';
-    if (code === 'context_length_exceeded') return 'context';
-    if (status >= 400 && status < 500) return 'invalid';
-    return 'server';
-  }
+/** The kind of an OpenAI-shaped error, by status first and `code` second. */
+function kindOf(status, code) {
+  if (status === 401) return 'session';
+  if (status === 403) return code === 'csrf_token_invalid' ? 'csrf' : 'session';
+  if (status === 404 && code === 'model_not_found') return 'model';
+  if (status === 429) return 'busy';
+  if (status === 503) return code === 'model_loading' ? 'loading' : 'busy';
+  if (code === 'context_length_exceeded') return 'context';
+  if (status >= 400 && status < 500) return 'invalid';
+  return 'server';
+}
 
-  function errorFrom(status, body, retryAfterHeader) {
-    const error = (body && body.error) || {};
-    const code = typeof error.code === 'string' ? error.code : null;
-    const seconds = Number.parseInt(retryAfterHeader || '', 10);
-    return new ChatError(kindOf(status, code), typeof error.message === 'string' ? error.message : `HTTP ${status}`, {
-      status, code, param: error.param || null, retryAfter: Number.isFinite(seconds) ? seconds : null,
-    });
-  }
+function errorFrom(status, body, retryAfterHeader) {
+  const error = (body && body.error) || {};
+  const code = typeof error.code === 'string' ? error.code : null;
+  const seconds = Number.parseInt(retryAfterHeader || '', 10);
+  return new ChatError(kindOf(status, code), typeof error.message === 'string' ? error.message : `HTTP ${status}`, {
+    status, code, param: error.param || null, retryAfter: Number.isFinite(seconds) ? seconds : null,
+  });
+}
 
-  async function errorFromResponse(response) {
-    let body = null;
-    try { body = await response.json(); } catch (_) { body = null; }
-    return errorFrom(response.status, body, response.headers.get('retry-after'));
-  }
+async function errorFromResponse(response) {
+  const body = await response.json().catch(() => null);
+  return errorFrom(response.status, body, response.headers.get('retry-after'));
+}
 
-  /**
-   * Yields the `data:` payload of each server-sent event as it completes. Events end with a
-   * blank line; a payload may span several `data:` lines.
-   */
-  async function* events(body, signal) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    try {
-      for (;;) {
-        let chunk;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if (signal.aborted) throw new ChatError('aborted');
-          throw new ChatError('network', 'The connection broke while the answer was streaming.');
-        }
-        if (chunk.done) return;
-        buffer += chunk.value.replace(/\r\n?/g, '\n');
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
-          if (data.length) yield data.join('\n');
-        }
-      }
-    } finally {
-      reader.cancel().catch(() => {});
-    }
-  }
-
-  /**
-   * Streams a chat completion. `onDelta(text)` gets each piece of content as it arrives.
-   * Resolves to { finish: 'stop'|'length', usage } or rejects with a ChatError.
-   */
-  async function streamChat(body, { signal, onDelta }) {
-    let response;
-    try {
-      response = await fetch('/ui/chat/completions', {
-        method: 'POST',
-        credentials: 'same-origin',
-        cache: 'no-store',
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-csrf-token': csrfToken() },
-        body: JSON.stringify(Object.assign({}, body, { stream: true, stream_options: { include_usage: true } })),
-        signal,
-      });
-    } catch (error) {
-      if (signal.aborted) throw new ChatError('aborted');
-      throw new ChatError('network', 'The server could not be reached.');
-    }
-    if (!response.ok) throw await errorFromResponse(response);
-    if (!(response.headers.get('content-type') || '').startsWith('text/event-stream')) {
-      // Something between us and the server answered instead (a login page, a proxy).
-      throw new ChatError('server', 'The server sent something other than a reply stream.', { status: response.status });
-    }
-    let finish = null;
-    let usage = null;
-    for await (const data of events(response.body, signal)) {
-      if (data === '[DONE]') return { finish: finish || 'stop', usage };
+/**
+ * Yields the `data:` payload of each server-sent event as it completes. Events end with a
+ * blank line; a payload may span several `data:` lines.
+ */
+async function* events(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
       let chunk;
-      try { chunk = JSON.parse(data); } catch (_) { continue; }
-      if (chunk.error) throw errorFrom(chunk.error.code === 'context_length_exceeded' ? 400 : 500, chunk, null);
-      if (chunk.usage) usage = chunk.usage;
-      const choice = chunk.choices && chunk.choices[0];
-      if (!choice) continue;
-      if (choice.delta && typeof choice.delta.content === 'string' && choice.delta.content) onDelta(choice.delta.content);
-      if (choice.finish_reason) finish = choice.finish_reason;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (signal.aborted) throw new ChatError('aborted');
+        throw new ChatError('network', 'The connection broke while the answer was streaming.');
+      }
+      if (chunk.done) return;
+      buffer += chunk.value.replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
+        if (data.length) yield data.join('\n');
+      }
     }
-    if (signal.aborted) throw new ChatError('aborted');
-    if (finish) return { finish, usage };
-    throw new ChatError('network', 'The connection closed before the answer was complete.');
+  } finally {
+    reader.cancel().catch(() => {});
   }
+}
 
-  S.api = { ChatError, listModels, modelInfo, streamChat };
-})(window.Sotto = window.Sotto || {});
+/**
+ * Streams a chat completion. `onDelta(text)` gets each piece of content as it arrives.
+ * Resolves to { finish: 'stop'|'length', usage } or rejects with a ChatError.
+ */
+async function streamChat(body, { signal, onDelta }) {
+  let response;
+  try {
+    response = await fetch('/ui/chat/completions', {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-csrf-token': csrfToken() },
+      body: JSON.stringify(Object.assign({}, body, { stream: true, stream_options: { include_usage: true } })),
+      signal,
+    });
+  } catch (error) {
+    if (signal.aborted) throw new ChatError('aborted');
+    throw new ChatError('network', 'The server could not be reached.');
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+  if (!(response.headers.get('content-type') || '').startsWith('text/event-stream')) {
+    // Something between us and the server answered instead (a login page, a proxy).
+    throw new ChatError('server', 'The server sent something other than a reply stream.', { status: response.status });
+  }
+  let finish = null;
+  let usage = null;
+  for await (const data of events(response.body, signal)) {
+    if (data === '[DONE]') return { finish: finish || 'stop', usage };
+    let chunk;
+    try { chunk = JSON.parse(data); } catch (_) { continue; }
+    if (chunk.error) throw errorFrom(chunk.error.code === 'context_length_exceeded' ? 400 : 500, chunk, null);
+    if (chunk.usage) usage = chunk.usage;
+    const choice = chunk.choices && chunk.choices[0];
+    if (!choice) continue;
+    if (choice.delta && typeof choice.delta.content === 'string' && choice.delta.content) onDelta(choice.delta.content);
+    if (choice.finish_reason) finish = choice.finish_reason;
+  }
+  if (signal.aborted) throw new ChatError('aborted');
+  if (finish) return { finish, usage };
+  throw new ChatError('network', 'The connection closed before the answer was complete.');
+}
+
+export { ChatError, listModels, modelInfo, streamChat };
