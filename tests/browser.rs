@@ -53,13 +53,30 @@ async fn chat_page_in_a_real_browser() {
     std::fs::create_dir_all(&screenshots).expect("screenshot directory");
     println!("screenshots go to {}", screenshots.display());
 
+    // SOTTO_E2E_FILTER=storage runs only the files whose name contains "storage" (while
+    // iterating on one scenario); unset, every file runs.
+    let mut files = vec!["tests/e2e/".to_owned()];
+    if let Ok(filter) = std::env::var("SOTTO_E2E_FILTER") {
+        files = std::fs::read_dir(&e2e)
+            .expect("tests/e2e")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".test.mjs") && name.contains(&filter))
+            .map(|name| format!("tests/e2e/{name}"))
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "no tests/e2e file matches SOTTO_E2E_FILTER={filter}"
+        );
+    }
     let mut child = Command::new("node")
-        .args([
-            "--test",
-            "--test-concurrency=1",
-            "--test-reporter=spec",
-            "tests/e2e/",
-        ])
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(&files)
         .current_dir(root)
         .env("SOTTO_BASE_URL", &app.base)
         .env("SOTTO_SCREENSHOTS", &screenshots)
