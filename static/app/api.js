@@ -54,7 +54,10 @@ function errorFrom(status, body, retryAfterHeader) {
   const code = typeof error.code === 'string' ? error.code : null;
   const seconds = Number.parseInt(retryAfterHeader || '', 10);
   return new ChatError(kindOf(status, code), typeof error.message === 'string' ? error.message : `HTTP ${status}`, {
-    status, code, param: error.param || null, retryAfter: Number.isFinite(seconds) ? seconds : null,
+    status,
+    code,
+    param: error.param || null,
+    retryAfter: Number.isFinite(seconds) ? seconds : null,
   });
 }
 
@@ -85,7 +88,10 @@ async function* events(body, signal) {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const event = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
+        const data = event
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).replace(/^ /, ''));
         if (data.length) yield data.join('\n');
       }
     }
@@ -123,7 +129,11 @@ async function streamChat(body, { signal, onDelta }) {
   for await (const data of events(response.body, signal)) {
     if (data === '[DONE]') return { finish: finish || 'stop', usage };
     let chunk;
-    try { chunk = JSON.parse(data); } catch (_) { continue; }
+    try {
+      chunk = JSON.parse(data);
+    } catch (_) {
+      continue;
+    }
     if (chunk.error) throw errorFrom(chunk.error.code === 'context_length_exceeded' ? 400 : 500, chunk, null);
     if (chunk.usage) usage = chunk.usage;
     const choice = chunk.choices && chunk.choices[0];

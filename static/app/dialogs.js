@@ -72,7 +72,10 @@ function init() {
   $('dialog-form').addEventListener('submit', onSubmit);
   $('dialog-cancel').addEventListener('click', () => close(null));
   // Esc closes a dialog natively; resolve its promise as a cancel.
-  $('dialog').addEventListener('cancel', (event) => { event.preventDefault(); close(null); });
+  $('dialog').addEventListener('cancel', (event) => {
+    event.preventDefault();
+    close(null);
+  });
 }
 
 /** Resolves true when confirmed. */
@@ -89,16 +92,27 @@ function form({ title, text, fields, ok, danger, check }) {
   const inputs = {};
   const body = el('div', { class: 'dialog-fields' }, text ? el('p', { class: 'muted', text }) : null);
   for (const f of fields) {
-    const input = f.type === 'textarea'
-      ? el('textarea', { rows: 6, name: f.name })
-      : el('input', { type: f.type || 'text', name: f.name, autocomplete: f.autocomplete || 'off', minlength: f.minlength });
+    const input =
+      f.type === 'textarea'
+        ? el('textarea', { rows: 6, name: f.name })
+        : el('input', {
+            type: f.type || 'text',
+            name: f.name,
+            autocomplete: f.autocomplete || 'off',
+            minlength: f.minlength,
+          });
     input.value = f.value || '';
     if (f.required) input.required = true;
     inputs[f.name] = input;
-    body.append(el('label', {}, f.label, input, f.hint ? el('span', { class: 'muted small hint', text: f.hint }) : null));
+    body.append(
+      el('label', {}, f.label, input, f.hint ? el('span', { class: 'muted small hint', text: f.hint }) : null),
+    );
   }
   return show({
-    title, body, ok, danger,
+    title,
+    body,
+    ok,
+    danger,
     submit: async () => {
       const values = {};
       for (const [name, input] of Object.entries(inputs)) values[name] = input.value;

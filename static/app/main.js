@@ -39,13 +39,22 @@ const personaList = () => [...state.personas.values()].sort((a, b) => a.name.loc
 
 function renderSidebar() {
   const all = sorted();
-  sidebar.render(all.filter((c) => model.matches(c, state.query)), state.current && state.current.id, state.query, all.length);
+  sidebar.render(
+    all.filter((c) => model.matches(c, state.query)),
+    state.current && state.current.id,
+    state.query,
+    all.length,
+  );
 }
 
 function renderMessages() {
   const conv = state.current;
   const gen = state.generation && state.generation.convId === conv.id ? state.generation : null;
-  messages.render(conv, { streamingId: gen && gen.messageId, generating: !!state.generation, error: state.errors.get(conv.id) });
+  messages.render(conv, {
+    streamingId: gen && gen.messageId,
+    generating: !!state.generation,
+    error: state.errors.get(conv.id),
+  });
 }
 
 function effectiveModel(conv) {
@@ -58,7 +67,12 @@ function showSettings() {
   settings.show(conv, { models: state.models, personas: personaList(), info: state.modelInfo.get(id) });
   if (id && !state.modelInfo.has(id)) {
     state.modelInfo.set(id, null);
-    api.modelInfo(id).then((info) => { state.modelInfo.set(id, info); if (effectiveModel(state.current) === id) settings.showInfo(info); })
+    api
+      .modelInfo(id)
+      .then((info) => {
+        state.modelInfo.set(id, info);
+        if (effectiveModel(state.current) === id) settings.showInfo(info);
+      })
       .catch(() => state.modelInfo.delete(id));
   }
 }
@@ -91,7 +105,16 @@ async function save(conv, touch) {
   try {
     await store.saveConversation(conv);
   } catch (error) {
-    if (!storageWarned) dialogs.panel({ title: 'Not saved', build: (b) => b.append(util.el('p', { text: `The browser refused to store the conversation (${error.message}). Export it to keep a copy.` })) });
+    if (!storageWarned)
+      dialogs.panel({
+        title: 'Not saved',
+        build: (b) =>
+          b.append(
+            util.el('p', {
+              text: `The browser refused to store the conversation (${error.message}). Export it to keep a copy.`,
+            }),
+          ),
+      });
     storageWarned = true;
   }
 }
@@ -117,7 +140,11 @@ function open(id) {
 
 async function rename(id) {
   const conv = state.conversations.get(id);
-  const values = await dialogs.form({ title: 'Rename', fields: [{ name: 'title', label: 'Title', value: model.displayTitle(conv), required: true }], ok: 'Rename' });
+  const values = await dialogs.form({
+    title: 'Rename',
+    fields: [{ name: 'title', label: 'Title', value: model.displayTitle(conv), required: true }],
+    ok: 'Rename',
+  });
   if (!values || !values.title.trim()) return;
   conv.title = values.title.trim().slice(0, 200);
   conv.titleEdited = true;
@@ -128,20 +155,34 @@ async function rename(id) {
 
 async function remove(id) {
   const conv = state.conversations.get(id);
-  const ok = await dialogs.confirm({ title: 'Delete this conversation?', text: `“${model.displayTitle(conv)}” will be deleted from this browser.`, ok: 'Delete', danger: true });
+  const ok = await dialogs.confirm({
+    title: 'Delete this conversation?',
+    text: `“${model.displayTitle(conv)}” will be deleted from this browser.`,
+    ok: 'Delete',
+    danger: true,
+  });
   if (!ok) return;
   if (state.generation && state.generation.convId === id) state.generation.controller.abort();
   state.conversations.delete(id);
   state.errors.delete(id);
   await store.deleteConversation(id);
-  if (isShown(conv)) { const next = sorted()[0]; if (next) open(next.id); else newDraft(); } else renderSidebar();
+  if (isShown(conv)) {
+    const next = sorted()[0];
+    if (next) open(next.id);
+    else newDraft();
+  } else renderSidebar();
 }
 
 function changeSettings(conv, next) {
   const before = conv.settings;
   conv.settings = next;
   if (state.conversations.has(conv.id)) save(conv, false);
-  state.prefs.defaults = { model: next.model, personaId: next.personaId, temperature: next.temperature, maxTokens: next.maxTokens };
+  state.prefs.defaults = {
+    model: next.model,
+    personaId: next.personaId,
+    temperature: next.temperature,
+    maxTokens: next.maxTokens,
+  };
   store.savePrefs(state.prefs).catch(() => {});
   if (before.personaId !== next.personaId || before.model !== next.model) showSettings();
 }
@@ -161,7 +202,10 @@ async function generate(conv) {
 
   let timer = 0;
   let savedAt = Date.now();
-  const paint = () => { timer = 0; if (isShown(conv)) messages.update(message); };
+  const paint = () => {
+    timer = 0;
+    if (isShown(conv)) messages.update(message);
+  };
   try {
     const result = await api.streamChat(body, {
       signal: controller.signal,
@@ -169,7 +213,10 @@ async function generate(conv) {
         message.content += piece;
         if (!timer) timer = setTimeout(paint, PAINT_MS);
         // Keep what has arrived if the tab is closed mid-reply.
-        if (Date.now() - savedAt > 3000) { savedAt = Date.now(); save(conv, false); }
+        if (Date.now() - savedAt > 3000) {
+          savedAt = Date.now();
+          save(conv, false);
+        }
       },
     });
     message.finish = result.finish;
@@ -231,8 +278,13 @@ function stop() {
 async function onAction(action, id, button) {
   const conv = state.current;
   const message = id && conv.messages.find((m) => m.id === id);
-  if (action === 'copy' && message) util.flash(button, (await util.copyText(message.content)) ? 'Copied' : 'Copy failed');
-  else if (action === 'copy-code') util.flash(button, (await util.copyText(button.closest('.codeblock').querySelector('code').textContent)) ? 'Copied' : 'Copy failed');
+  if (action === 'copy' && message)
+    util.flash(button, (await util.copyText(message.content)) ? 'Copied' : 'Copy failed');
+  else if (action === 'copy-code')
+    util.flash(
+      button,
+      (await util.copyText(button.closest('.codeblock').querySelector('code').textContent)) ? 'Copied' : 'Copy failed',
+    );
   else if (action === 'edit' && message && !state.generation) messages.startEdit(message);
   else if (action === 'regenerate') again(false);
   else if (action === 'retry') again(true);
@@ -243,12 +295,23 @@ async function onAction(action, id, button) {
 
 const app = {
   personas: personaList,
-  async savePersona(p) { state.personas.set(p.id, p); await store.savePersona(p); showSettings(); },
-  async deletePersona(id) { state.personas.delete(id); await store.deletePersona(id); showSettings(); },
+  async savePersona(p) {
+    state.personas.set(p.id, p);
+    await store.savePersona(p);
+    showSettings();
+  },
+  async deletePersona(id) {
+    state.personas.delete(id);
+    await store.deletePersona(id);
+    showSettings();
+  },
   lockChanged: updateLockState,
   /** Whether a conversation or persona with this id is loaded (not a record left unread). */
   holds: (store, id) => (store === 'conversations' ? state.conversations : state.personas).has(id),
-  lockNow() { store.forgetKey(); location.reload(); },
+  lockNow() {
+    store.forgetKey();
+    location.reload();
+  },
   async exportFile() {
     const file = await store.exportData(sorted(), personaList());
     util.download(`sotto-conversations-${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify(file, null, 2));
@@ -259,7 +322,14 @@ const app = {
     for (const raw of Array.isArray(payload.conversations) ? payload.conversations : []) {
       const conv = model.cleanConversation(raw);
       const existing = conv && state.conversations.get(conv.id);
-      if (!conv || (existing && existing.updatedAt >= conv.updatedAt) || (state.generation && state.generation.convId === conv.id)) { counts.skipped += conv ? 1 : 0; continue; }
+      if (
+        !conv ||
+        (existing && existing.updatedAt >= conv.updatedAt) ||
+        (state.generation && state.generation.convId === conv.id)
+      ) {
+        counts.skipped += conv ? 1 : 0;
+        continue;
+      }
       await save(conv, false);
       if (isShown(conv)) state.current = conv;
       counts.conversations++;
@@ -267,14 +337,18 @@ const app = {
     for (const raw of Array.isArray(payload.personas) ? payload.personas : []) {
       const persona = model.cleanPersona(raw);
       const existing = persona && state.personas.get(persona.id);
-      if (!persona || (existing && existing.updatedAt >= persona.updatedAt)) { counts.skipped += persona ? 1 : 0; continue; }
+      if (!persona || (existing && existing.updatedAt >= persona.updatedAt)) {
+        counts.skipped += persona ? 1 : 0;
+        continue;
+      }
       state.personas.set(persona.id, persona);
       await store.savePersona(persona);
       counts.personas++;
     }
     // An empty new chat gives way to what was imported.
     const draft = !state.conversations.has(state.current.id) && !state.current.messages.length;
-    if (draft && sorted().length) open(sorted()[0].id); else show();
+    if (draft && sorted().length) open(sorted()[0].id);
+    else show();
     return counts;
   },
 };
@@ -289,7 +363,16 @@ function fatal(text) {
 }
 
 function wire() {
-  sidebar.init({ onOpen: open, onNew: newDraft, onRename: rename, onDelete: remove, onSearch: (q) => { state.query = q; renderSidebar(); } });
+  sidebar.init({
+    onOpen: open,
+    onNew: newDraft,
+    onRename: rename,
+    onDelete: remove,
+    onSearch: (q) => {
+      state.query = q;
+      renderSidebar();
+    },
+  });
   messages.init({ onAction, onEdit: editAndResend, onCancelEdit: renderMessages });
   settings.init({ onChange: changeSettings });
   $('open-personas').addEventListener('click', () => panels.personas(app));
@@ -297,13 +380,24 @@ function wire() {
   const prompt = $('prompt');
   prompt.addEventListener('input', () => util.autosize(prompt));
   prompt.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(prompt.value); }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send(prompt.value);
+    }
   });
-  $('composer').addEventListener('submit', (e) => { e.preventDefault(); send(prompt.value); });
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    send(prompt.value);
+  });
   $('send').prepend(util.icon('send'));
   $('stop').prepend(util.icon('stop'));
   $('stop').addEventListener('click', stop);
-  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.generation && !dialogs.isOpen()) { e.preventDefault(); stop(); } });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.generation && !dialogs.isOpen()) {
+      e.preventDefault();
+      stop();
+    }
+  });
   const online = () => $('app').classList.toggle('offline', !navigator.onLine);
   window.addEventListener('online', online);
   window.addEventListener('offline', online);
@@ -321,11 +415,16 @@ async function start() {
   $('chat').hidden = false;
   updateLockState();
   const newest = sorted()[0];
-  if (newest) open(newest.id); else newDraft();
+  if (newest) open(newest.id);
+  else newDraft();
   if (data.unreadable.length) panels.unreadable(app, data.unreadable);
   $('app').dataset.state = 'ready';
   $('prompt').focus();
-  try { state.models = await api.listModels(); } catch (_) { state.models = []; }
+  try {
+    state.models = await api.listModels();
+  } catch (_) {
+    state.models = [];
+  }
   showSettings();
 }
 
@@ -346,7 +445,12 @@ function askPassphrase() {
     const ok = await store.unlock(input.value).catch(() => false);
     button.disabled = false;
     button.textContent = 'Unlock';
-    if (!ok) { error.textContent = 'That passphrase is wrong.'; error.hidden = false; input.select(); return; }
+    if (!ok) {
+      error.textContent = 'That passphrase is wrong.';
+      error.hidden = false;
+      input.select();
+      return;
+    }
     input.value = '';
     start().catch(failedToStart);
   });
@@ -357,11 +461,14 @@ async function boot() {
   try {
     await store.open(user(), () => location.reload());
   } catch (error) {
-    fatal(`This browser’s storage could not be opened (${error.message}). Private windows of some browsers disable it.`);
+    fatal(
+      `This browser’s storage could not be opened (${error.message}). Private windows of some browsers disable it.`,
+    );
     return;
   }
   // Awaited, so that a failure is shown instead of "Loading" forever.
-  if (store.unlocked()) await start(); else askPassphrase();
+  if (store.unlocked()) await start();
+  else askPassphrase();
 }
 
 function failedToStart(error) {

@@ -21,8 +21,13 @@ function defaultSettings(defaults) {
 function newConversation(defaults) {
   const now = Date.now();
   return {
-    id: uid(), title: '', titleEdited: false, createdAt: now, updatedAt: now,
-    settings: defaultSettings(defaults), messages: [],
+    id: uid(),
+    title: '',
+    titleEdited: false,
+    createdAt: now,
+    updatedAt: now,
+    settings: defaultSettings(defaults),
+    messages: [],
   };
 }
 
@@ -32,7 +37,11 @@ function newMessage(role, content, extra) {
 
 /** A title from the first line of the first message, without markdown punctuation. */
 function titleFrom(text) {
-  const line = text.split('\n').map((l) => l.replace(/[#>*_`~[\]]/g, '').trim()).find(Boolean) || '';
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.replace(/[#>*_`~[\]]/g, '').trim())
+      .find(Boolean) || '';
   const words = line.replace(/\s+/g, ' ');
   return words.length > TITLE_MAX ? words.slice(0, TITLE_MAX - 1).trimEnd() + '…' : words;
 }
@@ -67,8 +76,7 @@ function requestBody(conv, personas) {
 function matches(conv, query) {
   if (!query) return true;
   const q = query.toLowerCase();
-  return displayTitle(conv).toLowerCase().includes(q)
-    || conv.messages.some((m) => m.content.toLowerCase().includes(q));
+  return displayTitle(conv).toLowerCase().includes(q) || conv.messages.some((m) => m.content.toLowerCase().includes(q));
 }
 
 function number(value, min, max, fallback) {
@@ -107,24 +115,47 @@ function cleanConversation(c) {
   const messages = c.messages
     .filter((m) => m && ROLES.has(m.role) && typeof m.content === 'string')
     .map((m) => {
-      const message = { id: id(m.id), role: m.role, content: text(m.content, TEXT_MAX), createdAt: number(m.createdAt, 0, 1e14, now) };
+      const message = {
+        id: id(m.id),
+        role: m.role,
+        content: text(m.content, TEXT_MAX),
+        createdAt: number(m.createdAt, 0, 1e14, now),
+      };
       if (typeof m.model === 'string') message.model = text(m.model, 200);
       if (FINISHES.has(m.finish)) message.finish = m.finish;
       return message;
     });
   return {
-    id: id(c.id), title: text(c.title, 200), titleEdited: c.titleEdited === true,
-    createdAt: number(c.createdAt, 0, 1e14, now), updatedAt: number(c.updatedAt, 0, 1e14, now),
-    settings: cleanSettings(c.settings), messages,
+    id: id(c.id),
+    title: text(c.title, 200),
+    titleEdited: c.titleEdited === true,
+    createdAt: number(c.createdAt, 0, 1e14, now),
+    updatedAt: number(c.updatedAt, 0, 1e14, now),
+    settings: cleanSettings(c.settings),
+    messages,
   };
 }
 
 function cleanPersona(p) {
   if (!p || typeof p !== 'object' || typeof p.name !== 'string' || typeof p.prompt !== 'string') return null;
-  return { id: id(p.id), name: text(p.name, 100), prompt: text(p.prompt, TEXT_MAX), updatedAt: number(p.updatedAt, 0, 1e14, Date.now()) };
+  return {
+    id: id(p.id),
+    name: text(p.name, 100),
+    prompt: text(p.prompt, TEXT_MAX),
+    updatedAt: number(p.updatedAt, 0, 1e14, Date.now()),
+  };
 }
 
 export {
-  newConversation, newMessage, defaultSettings, titleFrom, displayTitle, systemPrompt, requestBody,
-  matches, cleanSettings, cleanConversation, cleanPersona,
+  newConversation,
+  newMessage,
+  defaultSettings,
+  titleFrom,
+  displayTitle,
+  systemPrompt,
+  requestBody,
+  matches,
+  cleanSettings,
+  cleanConversation,
+  cleanPersona,
 };

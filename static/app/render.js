@@ -32,9 +32,33 @@ const markdown = new marked.Marked({
 
 const PURIFY = {
   USE_PROFILES: { html: true }, // no SVG or MathML
-  FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'option', 'iframe', 'frame',
-    'frameset', 'object', 'embed', 'link', 'meta', 'base', 'video', 'audio', 'source', 'track', 'picture',
-    'template', 'dialog', 'canvas', 'map', 'area'],
+  FORBID_TAGS: [
+    'style',
+    'form',
+    'input',
+    'button',
+    'textarea',
+    'select',
+    'option',
+    'iframe',
+    'frame',
+    'frameset',
+    'object',
+    'embed',
+    'link',
+    'meta',
+    'base',
+    'video',
+    'audio',
+    'source',
+    'track',
+    'picture',
+    'template',
+    'dialog',
+    'canvas',
+    'map',
+    'area',
+  ],
   FORBID_ATTR: ['style', 'srcset', 'poster', 'background', 'action', 'formaction', 'ping', 'id', 'name'],
   ALLOW_DATA_ATTR: false,
   ALLOWED_URI_REGEXP: /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i,
@@ -44,7 +68,11 @@ const SCHEMES = new Set(['http:', 'https:', 'mailto:']);
 const FETCHING = ['src', 'srcset', 'poster', 'background', 'data', 'xlink:href'];
 
 function resolve(url) {
-  try { return new URL(url, location.href); } catch (_) { return null; }
+  try {
+    return new URL(url, location.href);
+  } catch (_) {
+    return null;
+  }
 }
 
 /** Same origin, or an inline data: image (img-src allows both; neither leaves the machine). */
@@ -85,8 +113,13 @@ function blockedImages(root) {
     const src = img.getAttribute('data-blocked-src');
     if (src === null && img.hasAttribute('src')) continue;
     const alt = img.getAttribute('alt') || 'image';
-    img.replaceWith(el('span', { class: 'blocked-image', title: 'Images from other sites are not loaded' },
-      `[${alt}: not loaded from ${src || 'an unknown address'}]`));
+    img.replaceWith(
+      el(
+        'span',
+        { class: 'blocked-image', title: 'Images from other sites are not loaded' },
+        `[${alt}: not loaded from ${src || 'an unknown address'}]`,
+      ),
+    );
   }
 }
 
@@ -114,11 +147,21 @@ function decorateCode(root, final) {
       hljs.highlightElement(code);
     } else if (final && !lang && code.textContent.length < 20000) {
       const guess = hljs.highlightAuto(code.textContent);
-      if (guess.relevance >= 5) { code.innerHTML = guess.value; code.classList.add('hljs'); }
+      if (guess.relevance >= 5) {
+        code.innerHTML = guess.value;
+        code.classList.add('hljs');
+      }
     }
-    const bar = el('div', { class: 'codeblock-bar' },
+    const bar = el(
+      'div',
+      { class: 'codeblock-bar' },
       el('span', { class: 'codeblock-lang', text: lang || 'text' }),
-      el('button', { type: 'button', class: 'codeblock-copy', data: { action: 'copy-code' } }, el('span', { text: 'Copy' })));
+      el(
+        'button',
+        { type: 'button', class: 'codeblock-copy', data: { action: 'copy-code' } },
+        el('span', { text: 'Copy' }),
+      ),
+    );
     const block = el('div', { class: 'codeblock' });
     pre.replaceWith(block);
     block.append(bar, pre);
@@ -146,8 +189,10 @@ function formatted(text, final) {
 /** The text exactly as written, never parsed as HTML, with a note saying why it looks so. */
 function plain(text) {
   const fragment = document.createDocumentFragment();
-  fragment.append(el('p', { class: 'md-plain', text }),
-    el('p', { class: 'md-plain-note muted small', text: 'Shown as plain text: this message could not be formatted.' }));
+  fragment.append(
+    el('p', { class: 'md-plain', text }),
+    el('p', { class: 'md-plain-note muted small', text: 'Shown as plain text: this message could not be formatted.' }),
+  );
   return fragment;
 }
 

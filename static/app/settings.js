@@ -52,9 +52,13 @@ function show(conv, context) {
 /** One line about the chosen model, from GET /v1/models/{id}. */
 function showInfo(info) {
   const line = $('settings-info');
-  if (!info) { line.textContent = ''; return; }
+  if (!info) {
+    line.textContent = '';
+    return;
+  }
   const parts = [];
-  if (info.context_length) parts.push(`Context: ${info.context_length} tokens per request (prompt and reply together).`);
+  if (info.context_length)
+    parts.push(`Context: ${info.context_length} tokens per request (prompt and reply together).`);
   if (info.loaded === false) parts.push('Not loaded yet: the first message loads it.');
   line.textContent = parts.join(' ');
 }

@@ -33,14 +33,34 @@ function closeIfNarrow() {
 function item(conv, currentId) {
   const current = conv.id === currentId;
   const title = displayTitle(conv);
-  return el('li', { class: 'conversation-item' + (current ? ' current' : ''), data: { id: conv.id } },
-    el('button', {
-      type: 'button', class: 'conversation-open', 'aria-current': current ? 'page' : null,
-      on: { click: () => { handlers.onOpen(conv.id); closeIfNarrow(); } },
-    }, el('span', { class: 'conversation-title', text: title }),
-    el('span', { class: 'conversation-date muted', text: shortDate(conv.updatedAt) })),
-    iconButton('edit', 'Rename ' + title, { class: 'ghost icon-only conversation-rename', on: { click: () => handlers.onRename(conv.id) } }),
-    iconButton('trash', 'Delete ' + title, { class: 'ghost icon-only conversation-delete', on: { click: () => handlers.onDelete(conv.id) } }));
+  return el(
+    'li',
+    { class: 'conversation-item' + (current ? ' current' : ''), data: { id: conv.id } },
+    el(
+      'button',
+      {
+        type: 'button',
+        class: 'conversation-open',
+        'aria-current': current ? 'page' : null,
+        on: {
+          click: () => {
+            handlers.onOpen(conv.id);
+            closeIfNarrow();
+          },
+        },
+      },
+      el('span', { class: 'conversation-title', text: title }),
+      el('span', { class: 'conversation-date muted', text: shortDate(conv.updatedAt) }),
+    ),
+    iconButton('edit', 'Rename ' + title, {
+      class: 'ghost icon-only conversation-rename',
+      on: { click: () => handlers.onRename(conv.id) },
+    }),
+    iconButton('trash', 'Delete ' + title, {
+      class: 'ghost icon-only conversation-delete',
+      on: { click: () => handlers.onDelete(conv.id) },
+    }),
+  );
 }
 
 /** Redraws the list from `conversations` (already filtered and sorted by the caller). */
@@ -59,9 +79,25 @@ function notice(text, buttons) {
   const old = $('sidebar-notice');
   if (old) old.remove();
   if (text === null) return;
-  const actions = buttons.map((b) => el('button', { type: 'button', id: b.id, class: b.danger ? 'ghost danger-text' : 'ghost', text: b.text, on: { click: b.click } }));
-  $('sidebar').querySelector('.conversation-nav').before(el('div', { id: 'sidebar-notice', class: 'sidebar-notice', role: 'alert' },
-    el('p', { text }), el('div', { class: 'row-actions' }, actions)));
+  const actions = buttons.map((b) =>
+    el('button', {
+      type: 'button',
+      id: b.id,
+      class: b.danger ? 'ghost danger-text' : 'ghost',
+      text: b.text,
+      on: { click: b.click },
+    }),
+  );
+  $('sidebar')
+    .querySelector('.conversation-nav')
+    .before(
+      el(
+        'div',
+        { id: 'sidebar-notice', class: 'sidebar-notice', role: 'alert' },
+        el('p', { text }),
+        el('div', { class: 'row-actions' }, actions),
+      ),
+    );
 }
 
 function init(h) {
@@ -71,11 +107,20 @@ function init(h) {
   toggle.addEventListener('click', () => setOpen(!isOpen()));
   $('sidebar-backdrop').addEventListener('click', () => setOpen(false));
   $('new-chat').prepend(icon('plus'));
-  $('new-chat').addEventListener('click', () => { handlers.onNew(); closeIfNarrow(); });
+  $('new-chat').addEventListener('click', () => {
+    handlers.onNew();
+    closeIfNarrow();
+  });
   const search = $('search');
   const run = debounce(() => handlers.onSearch(search.value.trim()), 120);
   search.addEventListener('input', run);
-  search.addEventListener('keydown', (e) => { if (e.key === 'Escape' && search.value) { e.stopPropagation(); search.value = ''; run(); } });
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && search.value) {
+      e.stopPropagation();
+      search.value = '';
+      run();
+    }
+  });
   // Crossing the breakpoint resets to that layout's default: drawer shut, column shown.
   narrow.addEventListener('change', () => {
     $('chat').classList.remove('sidebar-open', 'sidebar-collapsed');

@@ -72,8 +72,14 @@ async function open(user, onOutdated) {
     req.onblocked = () => reject(new Error('the database is blocked by another tab'));
   });
   // Another tab deletes the database ("Delete all local data"): let it, then reload.
-  db.onversionchange = () => { db.close(); onOutdated(); };
-  if (channel) channel.onmessage = (event) => { if (event.data === 'reload') onOutdated(); };
+  db.onversionchange = () => {
+    db.close();
+    onOutdated();
+  };
+  if (channel)
+    channel.onmessage = (event) => {
+      if (event.data === 'reload') onOutdated();
+    };
   lock = (await request(db.transaction('meta').objectStore('meta').get(LOCK_ID))) || null;
 }
 
@@ -131,11 +137,15 @@ async function readRecord(store, record, clean) {
  */
 async function loadAll() {
   const out = { conversations: [], personas: [], prefs: {}, unreadable: [] };
-  const kinds = [['conversations', cleanConversation], ['personas', cleanPersona]];
+  const kinds = [
+    ['conversations', cleanConversation],
+    ['personas', cleanPersona],
+  ];
   for (const [store, clean] of kinds) {
     for (const record of await readAll(store)) {
       const value = await readRecord(store, record, clean);
-      if (value) out[store].push(value); else out.unreadable.push({ store, record });
+      if (value) out[store].push(value);
+      else out.unreadable.push({ store, record });
     }
   }
   const prefs = (await readAll('meta')).find((r) => r.id === 'prefs');
@@ -225,7 +235,11 @@ async function exportData(conversations, personas) {
 /** Parses an export file; throws an Error with a readable message when it is not one. */
 function parseExport(text) {
   let file;
-  try { file = JSON.parse(text); } catch (error) { throw new Error('This file is not a sotto export (it is not JSON).', { cause: error }); }
+  try {
+    file = JSON.parse(text);
+  } catch (error) {
+    throw new Error('This file is not a sotto export (it is not JSON).', { cause: error });
+  }
   if (!file || file.format !== FORMAT) throw new Error('This file is not a sotto export.');
   if (file.encrypted && !(file.kdf && typeof file.kdf.salt === 'string' && file.iv && file.ct)) {
     throw new Error('This encrypted export is incomplete.');
@@ -236,7 +250,11 @@ function parseExport(text) {
 /** The conversations and personas of an encrypted export, or null for a wrong passphrase. */
 async function decryptExport(file, passphrase) {
   const fileKey = await keyFor(passphrase, file.kdf);
-  try { return await cipher.open(fileKey, file, 'export'); } catch (_) { return null; }
+  try {
+    return await cipher.open(fileKey, file, 'export');
+  } catch (_) {
+    return null;
+  }
 }
 
 /** Deletes every database, storage area and cache of this origin, for every account. */
@@ -246,11 +264,21 @@ async function wipeAll() {
   db = null;
   key = null;
   const names = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
-  await Promise.all(names.map((name) => new Promise((resolve) => {
-    const req = indexedDB.deleteDatabase(name);
-    req.onsuccess = req.onerror = () => resolve();
-  })));
-  try { localStorage.clear(); sessionStorage.clear(); } catch (_) { /* storage disabled */ }
+  await Promise.all(
+    names.map(
+      (name) =>
+        new Promise((resolve) => {
+          const req = indexedDB.deleteDatabase(name);
+          req.onsuccess = req.onerror = () => resolve();
+        }),
+    ),
+  );
+  try {
+    localStorage.clear();
+    sessionStorage.clear();
+  } catch (_) {
+    /* storage disabled */
+  }
   if (window.caches) for (const name of await caches.keys()) await caches.delete(name);
   if (channel) channel.postMessage('reload');
 }
@@ -261,11 +289,28 @@ const savePersona = (p) => put('personas', p.id, p);
 const deletePersona = (id) => remove('personas', id);
 const deleteUnreadable = ({ store, record }) => remove(store, record.id);
 const savePrefs = (prefs) => put('meta', 'prefs', prefs);
-const forgetKey = () => { key = null; };
+const forgetKey = () => {
+  key = null;
+};
 
 export {
-  open, lockEnabled, unlocked, unlock, loadAll,
-  saveConversation, deleteConversation, savePersona, deletePersona, deleteUnreadable, savePrefs,
-  enableLock, changePassphrase, removeLock, forgetKey,
-  exportData, parseExport, decryptExport, wipeAll,
+  open,
+  lockEnabled,
+  unlocked,
+  unlock,
+  loadAll,
+  saveConversation,
+  deleteConversation,
+  savePersona,
+  deletePersona,
+  deleteUnreadable,
+  savePrefs,
+  enableLock,
+  changePassphrase,
+  removeLock,
+  forgetKey,
+  exportData,
+  parseExport,
+  decryptExport,
+  wipeAll,
 };

@@ -59,8 +59,12 @@ function el(tag, attrs, ...children) {
 
 /** A button with an icon and a visible or screen-reader-only label. */
 function iconButton(name, label, attrs, showLabel) {
-  return el('button', Object.assign({ type: 'button', title: label, 'aria-label': label }, attrs),
-    icon(name), showLabel ? el('span', { text: label }) : null);
+  return el(
+    'button',
+    Object.assign({ type: 'button', title: label, 'aria-label': label }, attrs),
+    icon(name),
+    showLabel ? el('span', { text: label }) : null,
+  );
 }
 
 /**
@@ -100,7 +104,11 @@ async function copyText(text) {
     document.body.append(area);
     area.select();
     let ok;
-    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    try {
+      ok = document.execCommand('copy');
+    } catch (_) {
+      ok = false;
+    }
     area.remove();
     return ok;
   }
@@ -112,12 +120,18 @@ function flash(button, text) {
   const before = label.textContent;
   button.classList.add('flashed');
   label.textContent = text;
-  setTimeout(() => { label.textContent = before; button.classList.remove('flashed'); }, 1200);
+  setTimeout(() => {
+    label.textContent = before;
+    button.classList.remove('flashed');
+  }, 1200);
 }
 
 function debounce(fn, ms) {
   let timer = 0;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
 }
 
 /** Grows a textarea with its content, up to the max-height its CSS sets. */

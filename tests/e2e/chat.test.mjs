@@ -2,13 +2,32 @@
 // slot), regenerate, edit and resend, copy, and conversations surviving a reload.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BASE, health, lastAssistant, launch, logIn, marker, openPage, send, setSettings, signUp, waitFor, waitReady, waitReply, closeClean } from './helpers.mjs';
+import {
+  BASE,
+  health,
+  lastAssistant,
+  launch,
+  logIn,
+  marker,
+  openPage,
+  send,
+  setSettings,
+  signUp,
+  waitFor,
+  waitReady,
+  waitReply,
+  closeClean,
+} from './helpers.mjs';
 
 const LONG_STORY = 'Write a very long story about a dragon and a knight, with many chapters.';
 
 let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
 
 test('sign up through the form, log out, log in again', async () => {
   const { context, page, seen } = await openPage(browser);
@@ -34,11 +53,15 @@ test('a reply streams in, Stop and Esc abort it and the server frees the slot', 
   assert.ok(await page.locator('#stop').isVisible(), 'Stop shows while the reply streams');
   // Sample the streaming text: it must grow over time, before the reply is over.
   const lengths = [];
-  await waitFor(async () => {
-    lengths.push((await reply.locator('.msg-body').innerText()).length);
-    const growing = new Set(lengths.filter((n) => n > 0)).size;
-    return growing >= 3 && lengths[lengths.length - 1] > 40;
-  }, 'the streaming reply to grow', 120_000);
+  await waitFor(
+    async () => {
+      lengths.push((await reply.locator('.msg-body').innerText()).length);
+      const growing = new Set(lengths.filter((n) => n > 0)).size;
+      return growing >= 3 && lengths[lengths.length - 1] > 40;
+    },
+    'the streaming reply to grow',
+    120_000,
+  );
   assert.equal(await reply.getAttribute('data-state'), 'streaming', 'still streaming when sampled');
   for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] >= lengths[i - 1], `text only grows: ${lengths}`);
 
@@ -58,10 +81,14 @@ test('a reply streams in, Stop and Esc abort it and the server frees the slot', 
   const middle = await health();
   await page.click('#new-chat');
   await send(page, LONG_STORY);
-  await page.waitForFunction(() => {
-    const last = [...document.querySelectorAll('article.msg-assistant')].pop();
-    return last && last.dataset.state === 'streaming' && last.querySelector('.msg-body').innerText.length > 20;
-  }, null, { timeout: 120_000 });
+  await page.waitForFunction(
+    () => {
+      const last = [...document.querySelectorAll('article.msg-assistant')].pop();
+      return last && last.dataset.state === 'streaming' && last.querySelector('.msg-body').innerText.length > 20;
+    },
+    null,
+    { timeout: 120_000 },
+  );
   await page.keyboard.press('Escape');
   await page.waitForSelector('article.msg-assistant:last-of-type[data-state="stopped"]');
   await waitFor(async () => {

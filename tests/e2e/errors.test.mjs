@@ -7,16 +7,25 @@ import { after, before, test } from 'node:test';
 import { BASE, launch, openPage, send, setSettings, signUp, waitReply, closeClean } from './helpers.mjs';
 
 let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
 
 const errorBox = (page) => page.locator('#messages .msg-error');
 
 function openAiError(status, code, message, retryAfter) {
   return {
     status,
-    headers: Object.assign({ 'content-type': 'application/json' }, retryAfter ? { 'retry-after': String(retryAfter) } : {}),
-    body: JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code } }),
+    headers: Object.assign(
+      { 'content-type': 'application/json' },
+      retryAfter ? { 'retry-after': String(retryAfter) } : {},
+    ),
+    body: JSON.stringify({
+      error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code },
+    }),
   };
 }
 
@@ -32,7 +41,11 @@ test('model loading, queue full, context too long and a broken stream offer Retr
   await setSettings(page, { maxTokens: 16 });
 
   // 503 model_loading, as the server sends it while a model loads.
-  await page.route('**/ui/chat/completions', (route) => route.fulfill(openAiError(503, 'model_loading', 'The model is loading.', 7)), { times: 1 });
+  await page.route(
+    '**/ui/chat/completions',
+    (route) => route.fulfill(openAiError(503, 'model_loading', 'The model is loading.', 7)),
+    { times: 1 },
+  );
   await send(page, 'Hello there.');
   await errorBox(page).waitFor();
   assert.equal(await errorBox(page).getAttribute('data-kind'), 'loading');
@@ -41,7 +54,11 @@ test('model loading, queue full, context too long and a broken stream offer Retr
   await retryAndWait(page);
 
   // 429 queue_full.
-  await page.route('**/ui/chat/completions', (route) => route.fulfill(openAiError(429, 'queue_full', 'The queue is full.', 3)), { times: 1 });
+  await page.route(
+    '**/ui/chat/completions',
+    (route) => route.fulfill(openAiError(429, 'queue_full', 'The queue is full.', 3)),
+    { times: 1 },
+  );
   await send(page, 'And again.');
   await errorBox(page).waitFor();
   assert.equal(await errorBox(page).getAttribute('data-kind'), 'busy');
@@ -49,12 +66,21 @@ test('model loading, queue full, context too long and a broken stream offer Retr
   await retryAndWait(page);
 
   // A stream that fails half-way: the partial answer is kept until Retry replaces it.
-  const chunk = (content) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
-  await page.route('**/ui/chat/completions', (route) => route.fulfill({
-    status: 200,
-    headers: { 'content-type': 'text/event-stream' },
-    body: chunk('Partial ') + chunk('answer') + `data: ${JSON.stringify({ error: { message: 'The generation failed.', type: 'server_error', param: null, code: 'generation_failed' } })}\n\n`,
-  }), { times: 1 });
+  const chunk = (content) =>
+    `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+  await page.route(
+    '**/ui/chat/completions',
+    (route) =>
+      route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body:
+          chunk('Partial ') +
+          chunk('answer') +
+          `data: ${JSON.stringify({ error: { message: 'The generation failed.', type: 'server_error', param: null, code: 'generation_failed' } })}\n\n`,
+      }),
+    { times: 1 },
+  );
   await send(page, 'One more.');
   await errorBox(page).waitFor();
   assert.equal(await page.locator('article.msg-assistant').last().getAttribute('data-state'), 'error');
@@ -94,12 +120,17 @@ test('an ended session asks to log in again; a stale page asks to reload', async
   await setSettings(page, { maxTokens: 16 });
 
   // A stale anti-CSRF token (as after the session changed in another tab): 403 → reload.
-  await page.evaluate(() => { document.querySelector('meta[name="sotto-csrf"]').content = 'stale'; });
+  await page.evaluate(() => {
+    document.querySelector('meta[name="sotto-csrf"]').content = 'stale';
+  });
   await send(page, 'First question.');
   await errorBox(page).waitFor();
   assert.equal(await errorBox(page).getAttribute('data-kind'), 'csrf');
   assert.match(await errorBox(page).innerText(), /out of date[\s\S]*Reload/);
-  await Promise.all([page.waitForEvent('load'), errorBox(page).getByRole('button', { name: 'Reload the page' }).click()]);
+  await Promise.all([
+    page.waitForEvent('load'),
+    errorBox(page).getByRole('button', { name: 'Reload the page' }).click(),
+  ]);
   await page.waitForSelector('#app[data-state="ready"]');
   // The question survived the reload and can still be answered.
   await page.getByRole('button', { name: 'Get a reply' }).click();

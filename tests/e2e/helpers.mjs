@@ -16,8 +16,16 @@ export const REPLY_TIMEOUT = 180_000;
 export function launch() {
   return chromium.launch({
     executablePath: process.env.SOTTO_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -36,13 +44,20 @@ export function marker(name) {
  * JavaScript dialog (dismissed), every uncaught page error.
  */
 export async function openPage(browser, options = {}) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 }, ...options });
+  const context = await browser.newContext({
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 800 },
+    ...options,
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   const seen = { requests: [], dialogs: [], errors: [], console: [] };
   page.on('request', (request) => seen.requests.push(request.url()));
   page.on('console', (message) => seen.console.push(`${message.type()}: ${message.text()}`));
-  page.on('dialog', (dialog) => { seen.dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
+  page.on('dialog', (dialog) => {
+    seen.dialogs.push(dialog.message());
+    dialog.dismiss().catch(() => {});
+  });
   page.on('pageerror', (error) => seen.errors.push(error.message));
   return { context, page, seen };
 }
@@ -50,7 +65,9 @@ export async function openPage(browser, options = {}) {
 /** Every request stayed on the server's origin (or was inline data). */
 export function assertSameOrigin(requests) {
   const origin = new URL(BASE).origin;
-  const outside = requests.filter((url) => !(url.startsWith(origin + '/') || url.startsWith('data:') || url.startsWith('blob:' + origin + '/')));
+  const outside = requests.filter(
+    (url) => !(url.startsWith(origin + '/') || url.startsWith('data:') || url.startsWith('blob:' + origin + '/')),
+  );
   assert.deepEqual(outside, [], 'requests left the origin');
 }
 
@@ -103,11 +120,15 @@ export const lastAssistant = (page) => page.locator('article.msg-assistant').las
 
 /** Waits until the last reply has finished by itself (stop or length); returns its state. */
 export async function waitReply(page) {
-  await page.waitForFunction(() => {
-    const all = document.querySelectorAll('article.msg-assistant');
-    const last = all[all.length - 1];
-    return last && ['stop', 'length'].includes(last.dataset.state) && document.querySelector('#stop').hidden;
-  }, null, { timeout: REPLY_TIMEOUT });
+  await page.waitForFunction(
+    () => {
+      const all = document.querySelectorAll('article.msg-assistant');
+      const last = all[all.length - 1];
+      return last && ['stop', 'length'].includes(last.dataset.state) && document.querySelector('#stop').hidden;
+    },
+    null,
+    { timeout: REPLY_TIMEOUT },
+  );
   return lastAssistant(page).getAttribute('data-state');
 }
 
@@ -129,7 +150,11 @@ export async function waitFor(check, what, timeout = 60_000) {
 /** Every record of every IndexedDB database of the page's origin, as raw JSON text. */
 export function rawStorage(page) {
   return page.evaluate(async () => {
-    const request = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+    const request = (r) =>
+      new Promise((resolve, reject) => {
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
     const out = { indexedDB: {}, localStorage: { ...localStorage }, sessionStorage: { ...sessionStorage } };
     for (const { name } of await indexedDB.databases()) {
       const db = await request(indexedDB.open(name));
@@ -181,7 +206,11 @@ export function screenshotPath(name) {
 export async function importConversations(page, conversations, personas = []) {
   const file = { format: 'sotto-conversations', version: 1, encrypted: false, conversations, personas };
   await openDataPanel(page);
-  await page.setInputFiles('#import-file', { name: 'crafted.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
+  await page.setInputFiles('#import-file', {
+    name: 'crafted.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(JSON.stringify(file)),
+  });
   await page.waitForSelector('#dialog[open]:has-text("Import finished")');
   await page.click('#dialog-cancel');
 }
@@ -190,7 +219,17 @@ export async function importConversations(page, conversations, personas = []) {
 export function conversation(id, title, turns, settings = {}) {
   const now = Date.now();
   return {
-    id, title, createdAt: now, updatedAt: now, settings,
-    messages: turns.map(([role, content], i) => ({ id: `${id}-${i}`, role, content, createdAt: now + i, finish: role === 'assistant' ? 'stop' : undefined })),
+    id,
+    title,
+    createdAt: now,
+    updatedAt: now,
+    settings,
+    messages: turns.map(([role, content], i) => ({
+      id: `${id}-${i}`,
+      role,
+      content,
+      createdAt: now + i,
+      finish: role === 'assistant' ? 'stop' : undefined,
+    })),
   };
 }

@@ -13,12 +13,22 @@ let browser;
 before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.SOTTO_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--host-resolver-rules=MAP sotto.lan 127.0.0.1'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--host-resolver-rules=MAP sotto.lan 127.0.0.1',
+    ],
   });
 });
-after(async () => { await browser?.close(); });
+after(async () => {
+  await browser?.close();
+});
 
 async function submit(page, action, email) {
   await page.fill('input[name=email]', email);
@@ -34,11 +44,20 @@ test('at a LAN name over plain HTTP: sign up, log out, log in and chat, warned t
   const errors = [];
   const refused = [];
   page.on('pageerror', (error) => errors.push(error.message));
-  page.on('response', (response) => { if (response.status() === 403 || response.status() === 421) refused.push(response.url()); });
+  page.on('response', (response) => {
+    if (response.status() === 403 || response.status() === 421) refused.push(response.url());
+  });
 
   await page.goto(LAN + '/signup');
-  assert.ok(await page.locator('#insecure-connection').isVisible(), 'the sign-up page warns the connection is not encrypted');
-  assert.equal(await page.evaluate(() => window.isSecureContext), false, 'a LAN name over HTTP is not a secure context');
+  assert.ok(
+    await page.locator('#insecure-connection').isVisible(),
+    'the sign-up page warns the connection is not encrypted',
+  );
+  assert.equal(
+    await page.evaluate(() => window.isSecureContext),
+    false,
+    'a LAN name over HTTP is not a secure context',
+  );
   const email = uniqueEmail();
   await submit(page, '/signup', email);
   assert.ok(await page.locator('#insecure-connection').isVisible(), 'the chat page warns too');
@@ -54,11 +73,15 @@ test('at a LAN name over plain HTTP: sign up, log out, log in and chat, warned t
 
   await page.fill('#prompt', 'Say hello.');
   await page.press('#prompt', 'Enter');
-  await page.waitForFunction(() => {
-    const all = document.querySelectorAll('article.msg-assistant');
-    const last = all[all.length - 1];
-    return last && ['stop', 'length'].includes(last.dataset.state);
-  }, null, { timeout: REPLY_TIMEOUT });
+  await page.waitForFunction(
+    () => {
+      const all = document.querySelectorAll('article.msg-assistant');
+      const last = all[all.length - 1];
+      return last && ['stop', 'length'].includes(last.dataset.state);
+    },
+    null,
+    { timeout: REPLY_TIMEOUT },
+  );
   const reply = await page.locator('article.msg-assistant').last().locator('.msg-body').innerText();
   assert.ok(reply.trim().length > 0, 'the model answered');
   assert.deepEqual(refused, [], 'nothing was refused as cross-site or misdirected');

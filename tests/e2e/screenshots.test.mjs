@@ -4,8 +4,17 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  assertSameOrigin, conversation, importConversations, launch, openDrawerIfShut, openPage, screenshotPath, send, setSettings,
-  signUp, waitReply,
+  assertSameOrigin,
+  conversation,
+  importConversations,
+  launch,
+  openDrawerIfShut,
+  openPage,
+  screenshotPath,
+  send,
+  setSettings,
+  signUp,
+  waitReply,
 } from './helpers.mjs';
 
 const ANSWER = `Here is a function that returns the *n*-th Fibonacci number, iteratively:
@@ -30,14 +39,24 @@ It runs in **O(n)** time and constant memory. Some values:
 2. Use \`functools.lru_cache\` if you prefer the recursive form.`;
 
 let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
 
 async function chatWithCode(page) {
   await signUp(page);
   await importConversations(page, [
-    conversation('older', 'Trip ideas for the weekend', [['user', 'Any trip ideas?'], ['assistant', 'A walk by the lake.']]),
-    conversation('shots', 'Fibonacci in Python', [['user', 'Write a Python function for Fibonacci numbers.'], ['assistant', ANSWER]]),
+    conversation('older', 'Trip ideas for the weekend', [
+      ['user', 'Any trip ideas?'],
+      ['assistant', 'A walk by the lake.'],
+    ]),
+    conversation('shots', 'Fibonacci in Python', [
+      ['user', 'Write a Python function for Fibonacci numbers.'],
+      ['assistant', ANSWER],
+    ]),
   ]);
   await openDrawerIfShut(page);
   await page.locator('.conversation-open', { hasText: 'Fibonacci' }).click();
@@ -47,11 +66,16 @@ async function chatWithCode(page) {
   await page.waitForSelector('.codeblock .hljs-keyword');
 }
 
-for (const [name, colorScheme] of [['desktop', 'light'], ['desktop-dark', 'dark']]) {
+for (const [name, colorScheme] of [
+  ['desktop', 'light'],
+  ['desktop-dark', 'dark'],
+]) {
   test(`screenshot: ${name} 1280×800`, async () => {
     const { context, page, seen } = await openPage(browser, { viewport: { width: 1280, height: 800 }, colorScheme });
     await chatWithCode(page);
-    await page.locator('#messages').evaluate((box) => { box.scrollTop = 0; });
+    await page.locator('#messages').evaluate((box) => {
+      box.scrollTop = 0;
+    });
     await page.screenshot({ path: screenshotPath(`chat-${name}.png`) });
     assertSameOrigin(seen.requests);
     await context.close();
@@ -59,13 +83,23 @@ for (const [name, colorScheme] of [['desktop', 'light'], ['desktop-dark', 'dark'
 }
 
 test('screenshot: mobile 375×812, drawer shut and open', async () => {
-  const { context, page, seen } = await openPage(browser, { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const { context, page, seen } = await openPage(browser, {
+    viewport: { width: 375, height: 812 },
+    isMobile: true,
+    hasTouch: true,
+    deviceScaleFactor: 2,
+  });
   await chatWithCode(page);
-  await page.locator('#messages').evaluate((box) => { box.scrollTop = 0; });
+  await page.locator('#messages').evaluate((box) => {
+    box.scrollTop = 0;
+  });
   // Nothing may be wider than the screen.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
-  assert.ok(await page.locator('#sidebar').evaluate((el) => el.getBoundingClientRect().right <= 0), 'the drawer starts shut');
+  assert.ok(
+    await page.locator('#sidebar').evaluate((el) => el.getBoundingClientRect().right <= 0),
+    'the drawer starts shut',
+  );
   await page.screenshot({ path: screenshotPath('chat-mobile.png') });
   await page.click('#toggle-sidebar');
   await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().left >= 0);

@@ -3,13 +3,31 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { launch, marker, openDataPanel, openPage, rawStorage, send, setSettings, signUp, submitDialog, turnOnLock, waitReady, waitReply, closeClean } from './helpers.mjs';
+import {
+  launch,
+  marker,
+  openDataPanel,
+  openPage,
+  rawStorage,
+  send,
+  setSettings,
+  signUp,
+  submitDialog,
+  turnOnLock,
+  waitReady,
+  waitReply,
+  closeClean,
+} from './helpers.mjs';
 
 const PASSPHRASE = 'a long enough passphrase';
 
 let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
 
 /** A conversation and a persona that both carry `word` (in the title, a message, a prompt). */
 async function conversationWith(page, word) {
@@ -41,7 +59,11 @@ async function wipe(page) {
 
 async function importFile(page, text) {
   await openDataPanel(page);
-  await page.setInputFiles('#import-file', { name: 'export.json', mimeType: 'application/json', buffer: Buffer.from(text) });
+  await page.setInputFiles('#import-file', {
+    name: 'export.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(text),
+  });
 }
 
 test('the lock leaves nothing readable at rest, and unlocks after a reload', async () => {
@@ -49,7 +71,10 @@ test('the lock leaves nothing readable at rest, and unlocks after a reload', asy
   await signUp(page);
   const word = marker('Lockmark');
   await conversationWith(page, word);
-  assert.ok((await rawStorage(page)).includes(word), 'without the lock the records are readable (the check below means something)');
+  assert.ok(
+    (await rawStorage(page)).includes(word),
+    'without the lock the records are readable (the check below means something)',
+  );
 
   await turnOnLock(page, PASSPHRASE);
   assert.match(await page.locator('#lock-state').innerText(), /Locked/);

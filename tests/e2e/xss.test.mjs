@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  assertSameOrigin, conversation, importConversations, launch, openPage, send, setSettings, signUp,
+  assertSameOrigin,
+  conversation,
+  importConversations,
+  launch,
+  openPage,
+  send,
+  setSettings,
+  signUp,
   waitReply,
 } from './helpers.mjs';
 
@@ -29,8 +36,12 @@ const PAYLOADS = [
 ].join('\n\n');
 
 let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
 
 /** What the rendered conversation contains that it must not. */
 function inspect(page) {
@@ -38,10 +49,14 @@ function inspect(page) {
     const root = document.getElementById('messages');
     const bodies = [...root.querySelectorAll('.msg-body')];
     const inBodies = (selector) => bodies.flatMap((b) => [...b.querySelectorAll(selector)]);
-    const handlers = [...document.querySelectorAll('*')].filter((el) => [...el.attributes].some((a) => a.name.startsWith('on')));
+    const handlers = [...document.querySelectorAll('*')].filter((el) =>
+      [...el.attributes].some((a) => a.name.startsWith('on')),
+    );
     return {
       flag: window.__xss,
-      dangerous: inBodies('script, iframe, frame, object, embed, form, style, link, meta, base, svg, math, input, button:not(.codeblock-copy)').map((e) => e.outerHTML),
+      dangerous: inBodies(
+        'script, iframe, frame, object, embed, form, style, link, meta, base, svg, math, input, button:not(.codeblock-copy)',
+      ).map((e) => e.outerHTML),
       handlers: handlers.map((e) => e.outerHTML.slice(0, 200)),
       images: inBodies('img').map((img) => img.getAttribute('src')),
       links: inBodies('a').map((a) => ({ href: a.getAttribute('href'), target: a.target, rel: a.rel })),
@@ -58,7 +73,8 @@ function assertInert(found, seen) {
   assert.deepEqual(found.dangerous, [], 'no dangerous element was rendered');
   assert.deepEqual(found.handlers, [], 'no inline event handler anywhere on the page');
   assert.equal(found.styled, 0, 'no style attribute');
-  for (const src of found.images) assert.ok(src === null || src.startsWith('data:image/') || src.startsWith('/'), `image source ${src}`);
+  for (const src of found.images)
+    assert.ok(src === null || src.startsWith('data:image/') || src.startsWith('/'), `image source ${src}`);
   for (const link of found.links) {
     if (link.href === null) continue;
     assert.match(link.href, /^(https?:|mailto:)/, `link scheme of ${link.href}`);
@@ -66,7 +82,11 @@ function assertInert(found, seen) {
     assert.equal(link.rel, 'noopener noreferrer');
   }
   assert.ok(found.blocked >= 2, 'remote images are replaced by a note');
-  assert.deepEqual(seen.console.filter((m) => /Content Security Policy|Refused to/i.test(m)), [], 'the CSP had nothing to block');
+  assert.deepEqual(
+    seen.console.filter((m) => /Content Security Policy|Refused to/i.test(m)),
+    [],
+    'the CSP had nothing to block',
+  );
   assert.deepEqual(seen.errors, []);
   assertSameOrigin(seen.requests);
 }
@@ -81,7 +101,10 @@ test('hostile markdown and HTML typed by the user (and echoed by the model) is i
   assertInert(found, seen);
   // Raw HTML is shown as text, so the user sees what they typed.
   assert.match(found.text, /<script>window.__xss=2;alert\(2\)<\/script>/);
-  assert.ok(found.links.some((l) => l.href === 'http://example.invalid/page'), 'an ordinary link stays a link');
+  assert.ok(
+    found.links.some((l) => l.href === 'http://example.invalid/page'),
+    'an ordinary link stays a link',
+  );
   // Clicking the neutralised javascript: link does nothing.
   await page.locator('.msg-user a', { hasText: 'click me' }).click();
   await page.waitForTimeout(300);
@@ -94,9 +117,24 @@ test('a crafted import file renders inertly, in messages, titles and personas', 
   const { context, page, seen } = await openPage(browser);
   await signUp(page);
   const title = '<img src=x onerror="window.__xss=20"> title';
-  await importConversations(page,
-    [conversation('crafted-1', title, [['user', 'Show me things.'], ['assistant', PAYLOADS], ['user', PAYLOADS]])],
-    [{ id: 'persona-1', name: '<script>window.__xss=21</script>', prompt: '<img src=x onerror="window.__xss=22">', updatedAt: 1 }]);
+  await importConversations(
+    page,
+    [
+      conversation('crafted-1', title, [
+        ['user', 'Show me things.'],
+        ['assistant', PAYLOADS],
+        ['user', PAYLOADS],
+      ]),
+    ],
+    [
+      {
+        id: 'persona-1',
+        name: '<script>window.__xss=21</script>',
+        prompt: '<img src=x onerror="window.__xss=22">',
+        updatedAt: 1,
+      },
+    ],
+  );
   assert.equal(await page.locator('.conversation-title').first().innerText(), title, 'titles are text');
   const found = await inspect(page);
   assertInert(found, seen);
