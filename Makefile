@@ -24,8 +24,11 @@ APT_PACKAGES := cmake libclang-dev g++ pkg-config fonts-dejavu-core
 E2E_DIR          := tests/e2e
 E2E_STAMP        := $(E2E_DIR)/node_modules/.installed.stamp
 E2E_APT_PACKAGES := chromium fonts-dejavu-core
+# ESLint and Prettier (eslint.config.mjs, .prettierrc.json) come from the same package-lock.json.
+E2E_BIN          := $(E2E_DIR)/node_modules/.bin
+FRONTEND_FILES   := static/app static/chat.css 'tests/e2e/*.mjs' eslint.config.mjs
 
-.PHONY: help dev-null deps model build run venv lint-docker browser-deps vendor-frontend test lint clean
+.PHONY: help dev-null deps model build run venv lint-docker browser-deps vendor-frontend test lint lint-frontend format-frontend clean
 
 help: ## List the targets
 	@echo 'sotto: make run (build and serve on 127.0.0.1:8080) | make test (full test suite)'
@@ -114,9 +117,16 @@ lint-docker: venv ## Lint the Dockerfile with hadolint
 test: deps model venv lint-docker browser-deps ## Run the whole test suite (server and benchmark)
 	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked --workspace
 
-lint: dev-null ## cargo fmt --check and clippy, over the workspace
+lint: dev-null lint-frontend ## fmt and clippy over the workspace, and lint-frontend
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --release --locked -- -D warnings
+
+lint-frontend: $(E2E_STAMP) ## ESLint and prettier --check on the chat page's modules and the browser tests
+	$(E2E_BIN)/eslint --max-warnings 0 static/app tests/e2e eslint.config.mjs
+	$(E2E_BIN)/prettier --check $(FRONTEND_FILES)
+
+format-frontend: $(E2E_STAMP) ## Format the chat page's modules, its CSS and the browser tests with Prettier
+	$(E2E_BIN)/prettier --write $(FRONTEND_FILES)
 
 clean: ## Remove build output and the virtualenv (keeps models/)
 	$(CARGO) clean
