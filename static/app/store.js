@@ -5,6 +5,10 @@
 // `conversations`, `personas` and `meta` (the lock parameters, and preferences).
 // A record is { id, data } in the clear, or { id, iv, ct } while the lock is on: then every
 // record but the lock's own parameters is ciphertext, titles and dates included.
+//
+// When the browser refuses storage (some private windows, site data blocked), open() throws
+// and the page calls useMemory(): from then on nothing is read or written, and the page keeps
+// what it has in memory, for this tab only.
 
 import * as cipher from './crypto.js';
 import { cleanConversation, cleanPersona } from './model.js';
@@ -17,6 +21,9 @@ let db = null;
 let lock = null; // { id: 'lock', kdf: { name, hash, iterations, salt }, check: { iv, ct } }
 let key = null; // the AES-GCM key while unlocked (non-extractable, memory only)
 let queue = Promise.resolve();
+let memory = false; // storage refused: nothing is read or written
+// A browser that neither opens nor refuses would leave the page loading forever.
+const OPEN_TIMEOUT_MS = 15000;
 // Tells this account's other open tabs to reload after the lock changes or data is wiped,
 // so none keeps writing with a key (or without one) that no longer applies.
 const channel = 'BroadcastChannel' in window ? new BroadcastChannel('sotto-store') : null;
@@ -62,15 +69,34 @@ async function databaseName(user) {
   return 'sotto-' + hex;
 }
 
+/** Opens the database; rejects with the browser's own error when it refuses (it may throw, too). */
+function openDatabase(name) {
+  return new Promise((resolve, reject) => {
+    if (typeof indexedDB === 'undefined' || !indexedDB) throw new Error('this browser offers no IndexedDB');
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`the browser did not open its storage within ${OPEN_TIMEOUT_MS / 1000} seconds`));
+    }, OPEN_TIMEOUT_MS);
+    const settle = (fn, value) => {
+      clearTimeout(timer);
+      fn(value);
+    };
+    try {
+      const req = indexedDB.open(name, 1);
+      req.onupgradeneeded = () => STORES.forEach((store) => req.result.createObjectStore(store, { keyPath: 'id' }));
+      req.onsuccess = () => (late ? req.result.close() : settle(resolve, req.result));
+      req.onerror = () => settle(reject, req.error);
+      req.onblocked = () => settle(reject, new Error('the database is blocked by another tab'));
+    } catch (error) {
+      settle(reject, error);
+    }
+  });
+}
+
 async function open(user, onOutdated) {
   const name = await databaseName(user);
-  db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => STORES.forEach((store) => req.result.createObjectStore(store, { keyPath: 'id' }));
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-    req.onblocked = () => reject(new Error('the database is blocked by another tab'));
-  });
+  db = await openDatabase(name);
   // Another tab deletes the database ("Delete all local data"): let it, then reload.
   db.onversionchange = () => {
     db.close();
@@ -81,6 +107,15 @@ async function open(user, onOutdated) {
       if (event.data === 'reload') onOutdated();
     };
   lock = (await request(db.transaction('meta').objectStore('meta').get(LOCK_ID))) || null;
+}
+
+/** Storage was refused: keep nothing from now on (the page holds everything in memory). */
+function useMemory() {
+  memory = true;
+  if (db) db.close();
+  db = null;
+  lock = null;
+  key = null;
 }
 
 const lockEnabled = () => lock !== null;
@@ -137,6 +172,7 @@ async function readRecord(store, record, clean) {
  */
 async function loadAll() {
   const out = { conversations: [], personas: [], prefs: {}, unreadable: [] };
+  if (memory) return out;
   const kinds = [
     ['conversations', cleanConversation],
     ['personas', cleanPersona],
@@ -158,6 +194,7 @@ async function loadAll() {
 }
 
 function put(store, id, value) {
+  if (memory) return Promise.resolve();
   return serial(async () => {
     const record = await encode(store, id, value, key);
     const tx = db.transaction(store, 'readwrite');
@@ -167,6 +204,7 @@ function put(store, id, value) {
 }
 
 function remove(store, id) {
+  if (memory) return Promise.resolve();
   return serial(async () => {
     const tx = db.transaction(store, 'readwrite');
     tx.objectStore(store).delete(id);
@@ -181,6 +219,7 @@ function remove(store, id) {
  * anything else.
  */
 function rekey(newKey, newLock) {
+  if (memory) return Promise.reject(new Error('Nothing is stored in this browser, so there is nothing to lock.'));
   return serial(async () => {
     const encoded = {};
     for (const store of STORES) {
@@ -257,30 +296,50 @@ async function decryptExport(file, passphrase) {
   }
 }
 
-/** Deletes every database, storage area and cache of this origin, for every account. */
+/** Deletes one database; resolves with the browser's error when it refuses, else null. */
+function deleteDatabase(name) {
+  return new Promise((resolve) => {
+    try {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = () => resolve(null);
+      req.onerror = () => resolve(req.error || new Error('the database could not be deleted'));
+      // onblocked: other tabs get `versionchange`, close the database and reload; it then goes on.
+    } catch (error) {
+      resolve(error);
+    }
+  });
+}
+
+/**
+ * Deletes every database, storage area and cache of this origin, for every account. Resolves
+ * with the errors of what the browser refused to delete (none: everything is gone).
+ */
 async function wipeAll() {
   await queue;
   if (db) db.close();
   db = null;
   key = null;
-  const names = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
-  await Promise.all(
-    names.map(
-      (name) =>
-        new Promise((resolve) => {
-          const req = indexedDB.deleteDatabase(name);
-          req.onsuccess = req.onerror = () => resolve();
-        }),
-    ),
-  );
+  const failures = [];
+  let names = [];
+  try {
+    names = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
+  } catch (error) {
+    if (!memory) failures.push(error); // refused storage holds no database to delete
+  }
+  for (const error of await Promise.all(names.map(deleteDatabase))) if (error) failures.push(error);
   try {
     localStorage.clear();
     sessionStorage.clear();
   } catch (_) {
-    /* storage disabled */
+    /* Web Storage disabled: it holds nothing of ours either */
   }
-  if (window.caches) for (const name of await caches.keys()) await caches.delete(name);
+  try {
+    if (window.caches) for (const name of await caches.keys()) await caches.delete(name);
+  } catch (error) {
+    failures.push(error);
+  }
   if (channel) channel.postMessage('reload');
+  return failures;
 }
 
 const saveConversation = (c) => put('conversations', c.id, c);
@@ -295,6 +354,7 @@ const forgetKey = () => {
 
 export {
   open,
+  useMemory,
   lockEnabled,
   unlocked,
   unlock,
