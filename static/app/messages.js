@@ -1,12 +1,17 @@
 // The conversation view: messages rendered as markdown, their actions (copy, edit and resend,
 // regenerate), the reply being streamed, and errors in plain words with a way forward.
+//
+// Drawn from the state like every view, but node by node: a message's node is kept as long as
+// what it shows is the same (the message object, whether it streams, is last, is edited), so a
+// repaint of the streaming reply redraws that one message, an edit in progress keeps its text,
+// and the scroll position holds.
 
-import { el, iconButton, autosize } from './util.js';
-import { toFragment } from './render.js';
+import * as chat from './chat.js';
+import { toFragment } from './markdown.js';
+import { currentConversation } from './state.js';
+import { autosize, copyText, el, flash, iconButton, patchChildren } from './util.js';
 
 const $ = (id) => document.getElementById(id);
-
-let handlers = null;
 
 /** Whether the view is scrolled to (near) the end: only then does new text scroll it. */
 function atBottom() {
@@ -25,14 +30,12 @@ const NOTES = {
   error: 'Interrupted by an error.',
 };
 
-function fillBody(body, message, final) {
-  if (!message.content && !final) {
-    body.replaceChildren(
-      el('span', { class: 'typing', 'aria-label': 'Waiting for the reply' }, el('i'), el('i'), el('i')),
-    );
-    return;
+/** The body of a message: its text as markdown; dots while a reply has no text yet. */
+function body(content, final) {
+  if (!content && !final) {
+    return el('span', { class: 'typing', 'aria-label': 'Waiting for the reply' }, el('i'), el('i'), el('i'));
   }
-  body.replaceChildren(toFragment(message.content, final));
+  return toFragment(content, final);
 }
 
 function note(message) {
@@ -55,11 +58,53 @@ function actions(message, { isLast, generating }) {
   return bar;
 }
 
+/** A message being edited: Save and send resends from there. */
+function editor(message) {
+  const area = el('textarea', { class: 'edit-area', 'aria-label': 'Edit message', rows: 3 });
+  area.value = message.content;
+  const form = el(
+    'form',
+    {
+      class: 'edit-form',
+      on: {
+        submit: (e) => {
+          e.preventDefault();
+          if (area.value.trim()) chat.editAndResend(message.id, area.value);
+        },
+      },
+    },
+    area,
+    el(
+      'div',
+      { class: 'msg-actions' },
+      el('button', { type: 'submit', class: 'edit-send', text: 'Save and send' }),
+      el('button', { type: 'button', class: 'ghost', text: 'Cancel', on: { click: chat.cancelEdit } }),
+    ),
+    el('p', { class: 'muted small', text: 'Sending replaces every message after this one.' }),
+  );
+  area.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      chat.cancelEdit();
+    }
+  });
+  area.addEventListener('input', () => autosize(area));
+  return form;
+}
+
+/** options: { isLast, generating, streaming (the text so far, or null), editing } */
 function messageNode(message, options) {
-  const streaming = options.streamingId === message.id;
+  const streaming = options.streaming !== null;
   const author = message.role === 'user' ? 'You' : message.model || 'Assistant';
-  const body = el('div', { class: 'msg-body md' });
-  fillBody(body, message, !streaming);
+  const content = el(
+    'div',
+    { class: 'msg-body md' },
+    options.editing ? editor(message) : body(streaming ? options.streaming : message.content, !streaming),
+  );
   return el(
     'article',
     {
@@ -69,17 +114,22 @@ function messageNode(message, options) {
       'aria-busy': streaming ? 'true' : null,
     },
     el('div', { class: 'msg-head muted small', text: author }),
-    body,
+    content,
     note(message),
-    streaming ? null : actions(message, options),
+    streaming || options.editing ? null : actions(message, options),
   );
 }
 
 /** Plain words for a failed request: what happened and what to do. */
-function describe(error) {
+function describe(error, storage) {
   const wait = error.retryAfter
     ? ` Try again in about ${error.retryAfter} second${error.retryAfter === 1 ? '' : 's'}.`
     : ' Try again in a moment.';
+  // Leaving or reloading the page loses what a browser that refuses storage holds.
+  const kept =
+    storage === 'memory'
+      ? ' This browser keeps nothing after the page is left: export a copy first (Lock & data).'
+      : ' Your conversations stay in this browser.';
   switch (error.kind) {
     case 'loading':
       return { title: 'The model is still loading.', text: 'It will answer once it is ready.' + wait, retry: true };
@@ -110,13 +160,13 @@ function describe(error) {
     case 'session':
       return {
         title: 'Your session has ended.',
-        text: 'Log in again to continue. Your conversations stay in this browser.',
+        text: 'Log in again to continue.' + kept,
         login: true,
       };
     case 'csrf':
       return {
         title: 'This page is out of date.',
-        text: 'Reload the page to continue. Your conversations stay in this browser.',
+        text: 'Reload the page to continue.' + kept,
         reload: true,
       };
     case 'network':
@@ -130,8 +180,8 @@ function describe(error) {
   }
 }
 
-function errorNode(error) {
-  const info = describe(error);
+function errorNode(error, storage) {
+  const info = describe(error, storage);
   const buttons = el('div', { class: 'msg-actions' });
   if (info.retry) buttons.append(iconButton('redo', 'Retry', { class: 'retry', data: { action: 'retry' } }, true));
   if (info.login) buttons.append(el('a', { class: 'button', href: '/login', text: 'Log in again' }));
@@ -154,95 +204,98 @@ function unansweredNode() {
   );
 }
 
-function emptyState() {
+function emptyState(storage) {
   return el(
     'div',
     { class: 'empty-state' },
     el('h2', { text: 'What can I help with?' }),
     el('p', {
       class: 'muted',
-      text: 'Your messages go to this server’s model and nowhere else. The conversation is saved in this browser only.',
+      text:
+        'Your messages go to this server’s model and nowhere else. ' +
+        (storage === 'memory'
+          ? 'This browser refuses to store the conversation: it is kept in this tab only.'
+          : 'The conversation is saved in this browser only.'),
     }),
   );
 }
 
-/** Redraws the whole conversation. options: { streamingId, generating, error } */
-function render(conv, options) {
-  const box = $('messages');
+/** Each message's node, and what it showed: kept while that is the same. */
+let cache = new Map();
+let shown = { convId: '', count: 0, extras: null };
+
+function same(a, b) {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/** The open conversation, drawn from the state. */
+export function render(state) {
+  const conv = currentConversation(state);
+  const gen = state.generation && state.generation.convId === conv.id ? state.generation : null;
+  const generating = Boolean(state.generation);
+  const error = state.chatErrors.get(conv.id) || null;
+  const switched = conv.id !== shown.convId;
+  // Follow the end when another chat opens, a message is added, or the end was in view.
+  const follow = switched || conv.messages.length > shown.count || atBottom();
+  if (switched) cache = new Map();
+
   const last = conv.messages[conv.messages.length - 1];
   const lastAssistant = last && last.role === 'assistant' ? last.id : null;
-  const nodes = conv.messages.map((m) => messageNode(m, Object.assign({ isLast: m.id === lastAssistant }, options)));
-  if (!nodes.length && !options.error) nodes.push(emptyState());
-  // A question left without an answer (the page was reloaded after a failure, say).
-  if (last && last.role === 'user' && !options.generating && !options.error) nodes.push(unansweredNode());
-  if (options.error) nodes.push(errorNode(options.error));
-  box.replaceChildren(...nodes);
-  scrollToEnd();
-}
-
-/** Re-renders the streaming message's body with its text so far. */
-function update(message) {
-  const node = $('messages').querySelector(`article[data-id="${CSS.escape(message.id)}"]`);
-  if (!node) return;
-  const stick = atBottom();
-  fillBody(node.querySelector('.msg-body'), message, false);
-  if (stick) scrollToEnd();
-}
-
-/** Turns a message into an editor; `onEdit(id, text)` resends from there. */
-function startEdit(message) {
-  const node = $('messages').querySelector(`article[data-id="${CSS.escape(message.id)}"]`);
-  if (!node) return;
-  const area = el('textarea', { class: 'edit-area', 'aria-label': 'Edit message', rows: 3 });
-  area.value = message.content;
-  const cancel = () => handlers.onCancelEdit();
-  const form = el(
-    'form',
-    {
-      class: 'edit-form',
-      on: {
-        submit: (e) => {
-          e.preventDefault();
-          if (area.value.trim()) handlers.onEdit(message.id, area.value);
-        },
-      },
-    },
-    area,
-    el(
-      'div',
-      { class: 'msg-actions' },
-      el('button', { type: 'submit', class: 'edit-send', text: 'Save and send' }),
-      el('button', { type: 'button', class: 'ghost', text: 'Cancel', on: { click: cancel } }),
-    ),
-    el('p', { class: 'muted small', text: 'Sending replaces every message after this one.' }),
-  );
-  area.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      form.requestSubmit();
-    }
-    if (e.key === 'Escape') {
-      e.stopPropagation();
-      cancel();
-    }
+  const next = new Map();
+  let editArea = null;
+  const nodes = conv.messages.map((message) => {
+    const options = {
+      isLast: message.id === lastAssistant,
+      generating,
+      streaming: gen && gen.messageId === message.id ? gen.text : null,
+      editing: state.editing === message.id,
+    };
+    const key = [message, options.isLast, generating, options.streaming, options.editing];
+    const cached = cache.get(message.id);
+    const node = cached && same(cached.key, key) ? cached.node : messageNode(message, options);
+    if (options.editing && node !== (cached && cached.node)) editArea = node.querySelector('textarea');
+    next.set(message.id, { key, node });
+    return node;
   });
-  area.addEventListener('input', () => autosize(area));
-  node.querySelector('.msg-body').replaceChildren(form);
-  const bar = node.querySelector(':scope > .msg-actions');
-  if (bar) bar.hidden = true;
-  area.focus();
-  autosize(area);
+  cache = next;
+
+  // After the messages: an empty chat's welcome, a question left unanswered (the page was
+  // reloaded after a failure, say), or the error that ended the last request.
+  const extrasKey = [conv.messages.length === 0, last && last.role === 'user' && !generating, error, state.storage];
+  if (switched || !shown.extras || !same(shown.extras.key, extrasKey)) {
+    const extras = [];
+    if (!conv.messages.length && !error) extras.push(emptyState(state.storage));
+    if (last && last.role === 'user' && !generating && !error) extras.push(unansweredNode());
+    if (error) extras.push(errorNode(error, state.storage));
+    shown.extras = { key: extrasKey, nodes: extras };
+  }
+  patchChildren($('messages'), [...nodes, ...shown.extras.nodes]);
+  shown = { convId: conv.id, count: conv.messages.length, extras: shown.extras };
+  if (follow) scrollToEnd();
+  if (editArea) {
+    autosize(editArea);
+    editArea.focus();
+  }
 }
 
-function init(h) {
-  handlers = h;
-  // One listener for every button in the list (messages are redrawn often).
+async function onAction(action, id, button) {
+  const message = id && currentConversation().messages.find((m) => m.id === id);
+  if (action === 'copy' && message) flash(button, (await copyText(message.content)) ? 'Copied' : 'Copy failed');
+  else if (action === 'copy-code') {
+    const code = button.closest('.codeblock').querySelector('code').textContent;
+    flash(button, (await copyText(code)) ? 'Copied' : 'Copy failed');
+  } else if (action === 'edit' && message) chat.startEdit(message.id);
+  else if (action === 'regenerate') chat.again(false);
+  else if (action === 'retry') chat.again(true);
+  else if (action === 'reload') location.reload();
+}
+
+export function init() {
+  // One listener for every button in the list (nodes come and go).
   $('messages').addEventListener('click', (event) => {
     const button = event.target.closest('[data-action]');
     if (!button) return;
     const article = button.closest('article[data-id]');
-    handlers.onAction(button.dataset.action, article ? article.dataset.id : null, button);
+    onAction(button.dataset.action, article ? article.dataset.id : null, button);
   });
 }
-
-export { init, render, update, startEdit, describe };

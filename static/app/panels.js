@@ -1,13 +1,13 @@
 // The two panels behind the sidebar's buttons: Personas, and "Lock & data" (passphrase lock,
-// export and import, deleting everything this site keeps in the browser); and the notice about
-// stored records that could not be read, with saving and deleting them.
-// `app` is main.js's small interface to the conversations in memory.
+// export and import, deleting everything this site keeps in the browser). Dialogs are
+// interactions, not page state: they are drawn when opened, from the state as it is then.
 
-import { el, uid, download } from './util.js';
-import * as dialogs from './dialogs.js';
-import * as store from './store.js';
-import * as sidebar from './sidebar.js';
+import * as actions from './actions.js';
 import { ITERATIONS } from './crypto.js';
+import * as dialogs from './dialogs.js';
+import { getState, personaList } from './state.js';
+import * as store from './store.js';
+import { el, uid } from './util.js';
 
 const MIN_PASSPHRASE = 8;
 
@@ -17,7 +17,7 @@ function tell(title, text) {
 
 // ---- Personas -------------------------------------------------------------------------
 
-async function editPersona(app, persona) {
+async function editPersona(persona) {
   const values = await dialogs.form({
     title: persona ? 'Edit persona' : 'New persona',
     fields: [
@@ -33,7 +33,7 @@ async function editPersona(app, persona) {
     ok: 'Save',
   });
   if (values) {
-    await app.savePersona(
+    await actions.savePersona(
       Object.assign(
         { id: persona ? persona.id : uid() },
         {
@@ -44,21 +44,21 @@ async function editPersona(app, persona) {
       ),
     );
   }
-  personas(app);
+  personas();
 }
 
-async function deletePersona(app, persona) {
+async function deletePersona(persona) {
   const ok = await dialogs.confirm({
     title: 'Delete this persona?',
     text: `“${persona.name}” will be gone. Chats that use it fall back to their own system prompt.`,
     ok: 'Delete',
     danger: true,
   });
-  if (ok) await app.deletePersona(persona.id);
-  personas(app);
+  if (ok) await actions.deletePersona(persona.id);
+  personas();
 }
 
-function personas(app) {
+function personas() {
   return dialogs.panel({
     title: 'Personas',
     wide: true,
@@ -70,7 +70,7 @@ function personas(app) {
         }),
       );
       const list = el('ul', { class: 'persona-list' });
-      for (const p of app.personas()) {
+      for (const p of personaList()) {
         list.append(
           el(
             'li',
@@ -84,12 +84,12 @@ function personas(app) {
             el(
               'div',
               { class: 'row-actions' },
-              el('button', { type: 'button', class: 'ghost', text: 'Edit', on: { click: () => editPersona(app, p) } }),
+              el('button', { type: 'button', class: 'ghost', text: 'Edit', on: { click: () => editPersona(p) } }),
               el('button', {
                 type: 'button',
                 class: 'ghost danger-text',
                 text: 'Delete',
-                on: { click: () => deletePersona(app, p) },
+                on: { click: () => deletePersona(p) },
               }),
             ),
           ),
@@ -102,7 +102,7 @@ function personas(app) {
           type: 'button',
           id: 'new-persona',
           text: 'New persona',
-          on: { click: () => editPersona(app, null) },
+          on: { click: () => editPersona(null) },
         }),
       );
     },
@@ -130,7 +130,7 @@ function checkNew(values) {
   if (values.next !== values.again) throw new Error('The two passphrases differ.');
 }
 
-async function turnOnLock(app) {
+async function turnOnLock() {
   const done = await dialogs.form({
     title: 'Lock with a passphrase',
     text: 'Every conversation and persona is then stored encrypted in this browser, titles included. The page asks for the passphrase each time it loads.',
@@ -142,11 +142,11 @@ async function turnOnLock(app) {
       return true;
     },
   });
-  if (done) app.lockChanged();
-  data(app);
+  if (done) actions.lockChanged();
+  data();
 }
 
-async function changePassphrase(app) {
+async function changePassphrase() {
   const done = await dialogs.form({
     title: 'Change the passphrase',
     fields: [
@@ -166,11 +166,11 @@ async function changePassphrase(app) {
       return true;
     },
   });
-  if (done) app.lockChanged();
-  data(app);
+  if (done) actions.lockChanged();
+  data();
 }
 
-async function removeLock(app) {
+async function removeLock() {
   const done = await dialogs.form({
     title: 'Remove the lock',
     text: 'Conversations and personas will be stored unencrypted in this browser again.',
@@ -184,13 +184,13 @@ async function removeLock(app) {
       return true;
     },
   });
-  if (done) app.lockChanged();
-  data(app);
+  if (done) actions.lockChanged();
+  data();
 }
 
 // ---- Export, import, wipe ---------------------------------------------------------------
 
-async function importFile(app, file) {
+async function importFile(file) {
   let payload;
   try {
     const parsed = store.parseExport(await file.text());
@@ -207,12 +207,12 @@ async function importFile(app, file) {
           return opened;
         },
       });
-      if (!payload) return data(app);
+      if (!payload) return data();
     }
   } catch (error) {
     return tell('Import failed', error.message);
   }
-  const counts = await app.importPayload(payload);
+  const counts = await actions.importPayload(payload);
   return tell(
     'Import finished',
     `Imported ${counts.conversations} conversation${counts.conversations === 1 ? '' : 's'} and ${counts.personas} persona${counts.personas === 1 ? '' : 's'}` +
@@ -228,80 +228,16 @@ async function wipe() {
     danger: true,
   });
   if (!ok) return;
-  await store.wipeAll();
-  location.reload();
-}
-
-// ---- Records that could not be read -----------------------------------------------------
-
-/** "1 conversation", "2 conversations and 1 persona": what a list of stored records holds. */
-function describeRecords(items) {
-  const count = (kind, one) => {
-    const n = items.filter((item) => item.store === kind).length;
-    return n ? `${n} ${one}${n === 1 ? '' : 's'}` : '';
-  };
-  return [count('conversations', 'conversation'), count('personas', 'persona')].filter(Boolean).join(' and ');
-}
-
-/** JSON of records as stored, whatever a damaged one holds (structured clone allows more than JSON). */
-function rawJson(value) {
-  const seen = new WeakSet();
-  return JSON.stringify(
-    value,
-    (_, v) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (v && typeof v === 'object') {
-        if (seen.has(v)) return '[repeated]';
-        seen.add(v);
-      }
-      return v;
-    },
-    2,
-  );
-}
-
-function saveUnreadable(items) {
-  const file = { format: 'sotto-unreadable-records', version: 1, savedAt: new Date().toISOString(), records: items };
-  download(`sotto-unreadable-${new Date().toISOString().slice(0, 10)}.json`, rawJson(file));
-}
-
-async function deleteUnreadable(app, items, what) {
-  const ok = await dialogs.confirm({
-    title: 'Delete what could not be read?',
-    ok: 'Delete',
-    danger: true,
-    text: `The ${what} that could not be read will be deleted from this browser. Save a copy first to keep ${items.length === 1 ? 'it' : 'them'}.`,
-  });
-  if (!ok) return;
-  try {
-    // A record imported since under the same id is readable now, not the one reported: keep it.
-    for (const item of items) if (!app.holds(item.store, item.record.id)) await store.deleteUnreadable(item);
-  } catch (error) {
-    tell(
-      'Not deleted',
-      `The browser refused to delete it (${error.message}). “Delete all local data” in Lock & data removes everything.`,
-    );
+  const failures = await store.wipeAll();
+  if (!failures.length) {
+    location.reload();
     return;
   }
-  sidebar.notice(null);
-}
-
-/**
- * Stored records the page could not read (store.loadAll) are left out of the list, so the
- * user is told, in the sidebar, and can keep a copy (as stored, for a later version or by
- * hand) or delete them.
- */
-function unreadable(app, items) {
-  const what = describeRecords(items);
-  sidebar.notice(
-    `${what} stored in this browser could not be read, so ${items.length === 1 ? 'it is' : 'they are'} not listed.`,
-    [
-      { id: 'unreadable-save', text: 'Save a copy', click: () => saveUnreadable(items) },
-      { id: 'unreadable-delete', text: 'Delete', danger: true, click: () => deleteUnreadable(app, items, what) },
-    ],
+  const reasons = failures.map((e) => (e && e.name ? `${e.name}: ${e.message}` : String(e))).join('; ');
+  tell(
+    'Not everything was deleted',
+    `The browser refused to delete part of this site’s data (${reasons}). Close this site’s other tabs and try again, or clear the site’s data in the browser’s settings.`,
   );
-  // On a phone the list is a shut drawer: open it, or the notice would go unseen.
-  if (sidebar.isNarrow()) sidebar.setOpen(true);
 }
 
 function section(title, text, ...buttons) {
@@ -314,7 +250,43 @@ function section(title, text, ...buttons) {
   );
 }
 
-function data(app) {
+/** The lock's section: on, off, or not possible here (and why). */
+function lockSection(button) {
+  if (store.lockEnabled()) {
+    return section(
+      'Lock: on',
+      `Conversations and personas are encrypted in this browser (AES-GCM; the key comes from your passphrase through PBKDF2-SHA-256, ${ITERATIONS.toLocaleString('en')} rounds). The page asks for the passphrase each time it loads.`,
+      button('Lock now', actions.lockNow, { id: 'lock-now' }),
+      button('Change passphrase', () => changePassphrase(), { class: 'ghost', id: 'change-passphrase' }),
+      button('Remove the lock', () => removeLock(), { class: 'ghost', id: 'remove-lock' }),
+    );
+  }
+  const off = (text, enabled) =>
+    section(
+      'Lock: off',
+      text,
+      button('Lock with a passphrase', turnOnLock, { id: 'turn-on-lock', disabled: !enabled }),
+    );
+  if (getState().storage === 'memory') {
+    return off(
+      'This browser refuses to store data for this site, so nothing is kept here to encrypt: conversations live in this tab only, until it closes. Export saves a copy as a file.',
+      false,
+    );
+  }
+  // Browsers offer encryption (crypto.subtle) only to pages over HTTPS or on localhost.
+  if (!crypto.subtle) {
+    return off(
+      'Conversations are stored unencrypted in this browser’s storage. The lock needs a secure connection: this page came over plain HTTP, where the browser offers no encryption. Reach sotto over HTTPS to use it.',
+      false,
+    );
+  }
+  return off(
+    'Conversations are stored unencrypted in this browser’s storage. With a lock, they are encrypted with a passphrase that only you know.',
+    true,
+  );
+}
+
+function data() {
   const locked = store.lockEnabled();
   const button = (text, click, extra) =>
     el('button', Object.assign({ type: 'button', text, on: { click } }, extra || {}));
@@ -325,39 +297,20 @@ function data(app) {
     class: 'offscreen',
   });
   fileInput.addEventListener('change', () => {
-    if (fileInput.files[0]) importFile(app, fileInput.files[0]);
+    if (fileInput.files[0]) importFile(fileInput.files[0]);
   });
   return dialogs.panel({
     title: 'Lock & data',
     wide: true,
     build(body) {
       body.append(
-        locked
-          ? section(
-              'Lock: on',
-              `Conversations and personas are encrypted in this browser (AES-GCM; the key comes from your passphrase through PBKDF2-SHA-256, ${ITERATIONS.toLocaleString('en')} rounds). The page asks for the passphrase each time it loads.`,
-              button('Lock now', () => app.lockNow(), { id: 'lock-now' }),
-              button('Change passphrase', () => changePassphrase(app), { class: 'ghost', id: 'change-passphrase' }),
-              button('Remove the lock', () => removeLock(app), { class: 'ghost', id: 'remove-lock' }),
-            )
-          : crypto.subtle
-            ? section(
-                'Lock: off',
-                'Conversations are stored unencrypted in this browser’s storage. With a lock, they are encrypted with a passphrase that only you know.',
-                button('Lock with a passphrase', () => turnOnLock(app), { id: 'turn-on-lock' }),
-              )
-            : // Browsers offer encryption (crypto.subtle) only to pages over HTTPS or on localhost.
-              section(
-                'Lock: off',
-                'Conversations are stored unencrypted in this browser’s storage. The lock needs a secure connection: this page came over plain HTTP, where the browser offers no encryption. Reach sotto over HTTPS to use it.',
-                button('Lock with a passphrase', () => {}, { id: 'turn-on-lock', disabled: true }),
-              ),
+        lockSection(button),
         section(
           'Export and import',
           locked
             ? 'A file with every conversation and persona, encrypted with your passphrase (the lock is on).'
             : 'A file with every conversation and persona, in the clear (turn on the lock to export it encrypted).',
-          button('Export', () => app.exportFile(), { id: 'export' }),
+          button('Export', actions.exportFile, { id: 'export' }),
           button('Import…', () => fileInput.click(), { class: 'ghost', id: 'import' }),
           fileInput,
         ),
@@ -371,4 +324,4 @@ function data(app) {
   });
 }
 
-export { personas, data, wipe, unreadable };
+export { personas, data, wipe };

@@ -2,13 +2,12 @@
 // Each change is saved with the conversation at once; the last choices become the defaults of
 // the next new chat (the system prompt excepted: it belongs to its conversation).
 
-import { el, icon, debounce } from './util.js';
+import { changeSettings } from './actions.js';
 import { cleanSettings } from './model.js';
+import { currentConversation, effectiveModel, personaList } from './state.js';
+import { el, icon, debounce } from './util.js';
 
 const $ = (id) => document.getElementById(id);
-
-let handlers = null;
-let shown = null; // the conversation whose settings are displayed
 
 function option(value, label) {
   const o = el('option', { text: label });
@@ -33,37 +32,49 @@ function fillPersonas(personas, chosen) {
   select.value = personas.some((p) => p.id === chosen) ? chosen : '';
 }
 
-/** Shows a conversation's settings. context: { models, personas (array), info } */
-function show(conv, context) {
-  shown = conv;
-  const s = conv.settings;
-  fillModels(context.models, s.model);
-  fillPersonas(context.personas, s.personaId);
-  const persona = context.personas.find((p) => p.id === s.personaId);
-  const system = $('setting-system');
-  system.value = persona ? persona.prompt : s.system;
-  system.disabled = !!persona;
-  system.title = persona ? `From the persona “${persona.name}”: edit it under Personas` : '';
-  $('setting-temperature').value = s.temperature === null ? '' : String(s.temperature);
-  $('setting-max-tokens').value = s.maxTokens === null ? '' : String(s.maxTokens);
-  showInfo(context.info);
+/** Sets a field's value, except while the user is typing in it (that would undo their typing). */
+function setValue(id, value, force) {
+  const field = $(id);
+  if (force || document.activeElement !== field) field.value = value;
 }
 
 /** One line about the chosen model, from GET /v1/models/{id}. */
-function showInfo(info) {
-  const line = $('settings-info');
-  if (!info) {
-    line.textContent = '';
-    return;
-  }
+function infoLine(info) {
+  if (!info) return '';
+  if (info.error) return 'Details of this model could not be loaded; it can still answer.';
   const parts = [];
   if (info.context_length)
     parts.push(`Context: ${info.context_length} tokens per request (prompt and reply together).`);
   if (info.loaded === false) parts.push('Not loaded yet: the first message loads it.');
-  line.textContent = parts.join(' ');
+  return parts.join(' ');
 }
 
-function read() {
+let shown = [];
+
+/** The open conversation's settings, from the state. */
+export function render(state) {
+  const conv = currentConversation(state);
+  const info = state.modelInfo.get(effectiveModel(conv, state));
+  const key = [conv.id, conv.settings, state.models.list, state.personas, info];
+  if (key.every((value, i) => value === shown[i])) return;
+  const switched = conv.id !== shown[0];
+  shown = key;
+
+  const s = conv.settings;
+  const personas = personaList(state);
+  fillModels(state.models.list, s.model);
+  fillPersonas(personas, s.personaId);
+  const persona = personas.find((p) => p.id === s.personaId);
+  const system = $('setting-system');
+  setValue('setting-system', persona ? persona.prompt : s.system, switched || Boolean(persona));
+  system.disabled = Boolean(persona);
+  system.title = persona ? `From the persona “${persona.name}”: edit it under Personas` : '';
+  setValue('setting-temperature', s.temperature === null ? '' : String(s.temperature), switched);
+  setValue('setting-max-tokens', s.maxTokens === null ? '' : String(s.maxTokens), switched);
+  $('settings-info').textContent = infoLine(info);
+}
+
+function read(conv) {
   const temperature = $('setting-temperature').value.trim();
   const maxTokens = $('setting-max-tokens').value.trim();
   const patch = {
@@ -73,31 +84,31 @@ function read() {
     maxTokens: maxTokens === '' ? null : Number(maxTokens),
   };
   if (!$('setting-system').disabled) patch.system = $('setting-system').value;
-  return cleanSettings(Object.assign({}, shown.settings, patch));
+  return cleanSettings({ ...conv.settings, ...patch });
 }
 
-function changed() {
-  if (shown) handlers.onChange(shown, read());
+/** The fields' values become the settings of the conversation they were typed for. */
+function changed(convId) {
+  const conv = currentConversation();
+  if (conv.id === convId) changeSettings(conv.id, read(conv));
 }
 
-function setOpen(open) {
+export function setOpen(open) {
   $('settings').hidden = !open;
   $('toggle-settings').setAttribute('aria-expanded', String(open));
 }
 
-function init(h) {
-  handlers = h;
+export function init() {
   const toggle = $('toggle-settings');
   toggle.append(icon('sliders'), el('span', { text: 'Settings' }));
   toggle.addEventListener('click', () => setOpen($('settings').hidden));
   $('settings').addEventListener('submit', (e) => e.preventDefault());
-  $('setting-model').addEventListener('change', changed);
-  $('setting-persona').addEventListener('change', changed);
+  const now = () => changed(currentConversation().id);
+  $('setting-model').addEventListener('change', now);
+  $('setting-persona').addEventListener('change', now);
   const typed = debounce(changed, 300);
   for (const id of ['setting-system', 'setting-temperature', 'setting-max-tokens']) {
-    $(id).addEventListener('input', typed);
-    $(id).addEventListener('change', changed);
+    $(id).addEventListener('input', () => typed(currentConversation().id));
+    $(id).addEventListener('change', now);
   }
 }
-
-export { init, show, showInfo, setOpen };

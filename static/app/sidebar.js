@@ -1,20 +1,23 @@
-// The conversation list: newest first, search by title and content, rename and delete.
-// On a narrow screen it is a drawer over the conversation; on a wide one it can be folded away.
+// The conversation list: newest first, search by title and content, rename and delete; the
+// notice about stored records that could not be read, and whether the lock is on.
+// On a narrow screen it is a drawer over the conversation; on a wide one it can be folded away
+// (whether it is open is the DOM's own state, like a dialog's, not the page state's).
 
-import { el, icon, iconButton, shortDate, debounce } from './util.js';
-import { displayTitle } from './model.js';
+import * as actions from './actions.js';
+import { displayTitle, matches } from './model.js';
+import { noticeNode } from './notices.js';
+import { setState, sortedConversations } from './state.js';
+import { el, icon, iconButton, shortDate, debounce, patchChildren } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const narrow = window.matchMedia('(max-width: 760px)');
-
-let handlers = null;
 
 function isOpen() {
   const chat = $('chat');
   return narrow.matches ? chat.classList.contains('sidebar-open') : !chat.classList.contains('sidebar-collapsed');
 }
 
-function setOpen(open) {
+export function setOpen(open) {
   const chat = $('chat');
   if (narrow.matches) {
     chat.classList.toggle('sidebar-open', open);
@@ -30,8 +33,7 @@ function closeIfNarrow() {
   if (narrow.matches) setOpen(false);
 }
 
-function item(conv, currentId) {
-  const current = conv.id === currentId;
+function item(conv, current) {
   const title = displayTitle(conv);
   return el(
     'li',
@@ -44,7 +46,7 @@ function item(conv, currentId) {
         'aria-current': current ? 'page' : null,
         on: {
           click: () => {
-            handlers.onOpen(conv.id);
+            actions.openConversation(conv.id);
             closeIfNarrow();
           },
         },
@@ -54,65 +56,86 @@ function item(conv, currentId) {
     ),
     iconButton('edit', 'Rename ' + title, {
       class: 'ghost icon-only conversation-rename',
-      on: { click: () => handlers.onRename(conv.id) },
+      on: { click: () => actions.rename(conv.id) },
     }),
     iconButton('trash', 'Delete ' + title, {
       class: 'ghost icon-only conversation-delete',
-      on: { click: () => handlers.onDelete(conv.id) },
+      on: { click: () => actions.remove(conv.id) },
     }),
   );
 }
 
-/** Redraws the list from `conversations` (already filtered and sorted by the caller). */
-function render(conversations, currentId, query, total) {
-  $('conversation-list').replaceChildren(...conversations.map((c) => item(c, currentId)));
+let shown = { conversations: null, currentId: '', query: '', notices: null, lockOn: null };
+let items = new Map(); // conversation id → { conv, current, node }
+
+function renderList(state) {
+  const all = sortedConversations(state);
+  const next = new Map();
+  const nodes = all
+    .filter((c) => matches(c, state.query))
+    .map((conv) => {
+      const current = conv.id === state.currentId;
+      const kept = items.get(conv.id);
+      const node = kept && kept.conv === conv && kept.current === current ? kept.node : item(conv, current);
+      next.set(conv.id, { conv, current, node });
+      return node;
+    });
+  items = next;
+  patchChildren($('conversation-list'), nodes);
   const empty = $('conversation-empty');
-  empty.hidden = conversations.length > 0;
-  empty.textContent = total === 0 ? 'No conversations yet.' : `No conversation matches “${query}”.`;
+  empty.hidden = nodes.length > 0;
+  empty.textContent = all.length === 0 ? 'No conversations yet.' : `No conversation matches “${state.query}”.`;
 }
 
-/**
- * A notice above the list that stays until dealt with: `text` and buttons
- * ({ id, text, click, danger }). null removes it.
- */
-function notice(text, buttons) {
+/** A notice about the list itself (records that could not be read), above it. */
+function renderNotice(state) {
+  const notice = state.notices.find((n) => n.place === 'sidebar');
   const old = $('sidebar-notice');
+  if (old && old.dataset.notice === (notice && notice.id)) return;
   if (old) old.remove();
-  if (text === null) return;
-  const actions = buttons.map((b) =>
-    el('button', {
-      type: 'button',
-      id: b.id,
-      class: b.danger ? 'ghost danger-text' : 'ghost',
-      text: b.text,
-      on: { click: b.click },
-    }),
-  );
-  $('sidebar')
-    .querySelector('.conversation-nav')
-    .before(
-      el(
-        'div',
-        { id: 'sidebar-notice', class: 'sidebar-notice', role: 'alert' },
-        el('p', { text }),
-        el('div', { class: 'row-actions' }, actions),
-      ),
-    );
+  if (!notice) return;
+  const node = noticeNode(notice, 'sidebar-notice');
+  node.classList.add('sidebar-notice');
+  $('sidebar').querySelector('.conversation-nav').before(node);
+  // On a phone the list is a shut drawer: open it, or the notice would go unseen.
+  if (narrow.matches) setOpen(true);
 }
 
-function init(h) {
-  handlers = h;
+/** The list, its notice and the lock line, from the state. */
+export function render(state) {
+  if (
+    state.conversations !== shown.conversations ||
+    state.currentId !== shown.currentId ||
+    state.query !== shown.query
+  ) {
+    renderList(state);
+  }
+  if (state.notices !== shown.notices) renderNotice(state);
+  if (state.lockOn !== shown.lockOn) {
+    $('lock-state').replaceChildren(...(state.lockOn ? [icon('lock'), ' Locked with a passphrase'] : []));
+  }
+  shown = {
+    conversations: state.conversations,
+    currentId: state.currentId,
+    query: state.query,
+    notices: state.notices,
+    lockOn: state.lockOn,
+  };
+}
+
+export function init() {
   const toggle = $('toggle-sidebar');
   toggle.append(icon('menu'));
   toggle.addEventListener('click', () => setOpen(!isOpen()));
   $('sidebar-backdrop').addEventListener('click', () => setOpen(false));
   $('new-chat').prepend(icon('plus'));
   $('new-chat').addEventListener('click', () => {
-    handlers.onNew();
+    actions.newChat();
+    $('prompt').focus();
     closeIfNarrow();
   });
   const search = $('search');
-  const run = debounce(() => handlers.onSearch(search.value.trim()), 120);
+  const run = debounce(() => setState({ query: search.value.trim() }), 120);
   search.addEventListener('input', run);
   search.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && search.value) {
@@ -129,7 +152,3 @@ function init(h) {
   });
   $('toggle-sidebar').setAttribute('aria-expanded', String(!narrow.matches));
 }
-
-const isNarrow = () => narrow.matches;
-
-export { init, render, notice, setOpen, isNarrow };

@@ -57,6 +57,17 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+/**
+ * Makes `nodes` the children of `parent`, in order, moving only what is out of place: nodes
+ * that stay keep their focus, selection and state, and the scroll position holds.
+ */
+function patchChildren(parent, nodes) {
+  nodes.forEach((node, i) => {
+    if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] || null);
+  });
+  while (parent.children.length > nodes.length) parent.lastElementChild.remove();
+}
+
 /** A button with an icon and a visible or screen-reader-only label. */
 function iconButton(name, label, attrs, showLabel) {
   return el(
@@ -150,4 +161,4 @@ function download(filename, text, type) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-export { el, icon, iconButton, uid, shortDate, copyText, flash, debounce, autosize, download };
+export { el, patchChildren, icon, iconButton, uid, shortDate, copyText, flash, debounce, autosize, download };
