@@ -1,6 +1,6 @@
 # sotto: build, run and test.
 #   make run    fetch what is missing, build, and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
-#   make test   fetch what is missing, lint the Dockerfile, and run the whole test suite
+#   make test   fetch what is missing, lint (Dockerfile, Rust, front end), and run the whole test suite
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -82,8 +82,8 @@ browser-deps: $(E2E_STAMP) ## Install what the browser tests need (chromium via 
 
 # npm ci again whenever the lock file changes (it empties node_modules, stamp included).
 $(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
-	@command -v node >/dev/null && command -v npm >/dev/null || { echo "browser-deps: Node.js 20+ and npm are required" >&2; exit 1; }
-	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "browser-deps: Node.js 20+ is required, found $$(node --version)" >&2; exit 1; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "browser-deps: Node.js 20.19+ and npm are required" >&2; exit 1; }
+	@node -e 'const [major, minor] = process.versions.node.split(".").map(Number); process.exit(major > 20 || (major === 20 && minor >= 19) ? 0 : 1)' || { echo "browser-deps: Node.js 20.19+ is required (ESLint), found $$(node --version)" >&2; exit 1; }
 	npm ci --prefix $(E2E_DIR) --no-audit --no-fund
 	touch "$@"
 
@@ -114,7 +114,7 @@ lint-docker: venv ## Lint the Dockerfile with hadolint
 # builds that binary for the server's own integration tests, and compiles everything before it
 # runs any test. (A separate `cargo build -p sotto` first would build the server a second time:
 # without the tests' dev-dependencies, its dependencies get other features.)
-test: deps model venv lint-docker browser-deps ## Run the whole test suite (server and benchmark)
+test: deps model venv lint-docker browser-deps lint ## Lint, then run the whole test suite (server and benchmark)
 	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked --workspace
 
 lint: dev-null lint-frontend ## fmt and clippy over the workspace, and lint-frontend

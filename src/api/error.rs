@@ -192,8 +192,8 @@ impl ApiError {
         .with_code("csrf_token_invalid")
     }
 
-    /// 500. The cause goes to the server's log (with the route), never to the client; it must
-    /// not hold request content, and errors of this crate never do.
+    /// A server failure (500). The cause goes to the server's log (with the route), never to
+    /// the client; it must not hold request content, and errors of this crate never do.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
