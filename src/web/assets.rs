@@ -51,11 +51,7 @@ fn tree_digest(mut files: Vec<(String, &[u8])>) -> String {
         hasher.update((contents.len() as u64).to_le_bytes());
         hasher.update(contents);
     }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = format!("{:x}", hasher.finalize());
     hex[..BUILD_HEX_LEN].to_owned()
 }
 
