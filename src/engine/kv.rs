@@ -7,8 +7,10 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 
-use super::worker::BATCH_TOKENS;
 use super::EngineConfig;
+
+/// Most tokens one decode step takes: the context's batch size.
+pub(super) const BATCH_TOKENS: u32 = 512;
 
 pub(super) fn create_context(
     model: &LlamaModel,

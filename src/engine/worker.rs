@@ -15,14 +15,12 @@ use super::admission::next_job;
 use super::cache::{CacheOwner, PromptCache};
 use super::kv::{
     clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
-    prefix_intact, sliding_window, trim_cells,
+    prefix_intact, sliding_window, trim_cells, BATCH_TOKENS,
 };
 use super::pacing::PrefillPacer;
 use super::sequence::{Job, Sequence};
 use super::{EngineConfig, EngineStats, Event};
 
-/// Most tokens one decode step takes.
-pub(super) const BATCH_TOKENS: u32 = 512;
 /// How long the engine must sit idle before it decodes ahead of cached conversations' next
 /// turns. A client sending its next request at once (a script, a benchmark) would otherwise
 /// wait for that step, usually for nothing; a person takes seconds to read and type.

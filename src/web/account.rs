@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{WebError, WebResult};
 use super::login::{check_password, start_session, PasswordCheck};
-use super::pages::{render, wants_json, Input, MessagePage};
+use super::message::MessagePage;
+use super::pages::{render, Input};
 use super::session::{signed_out, SignedIn};
+use super::wants_json;
 use crate::accounts::{AccountError, ApiKeyInfo};
 use crate::caller;
 use crate::state::AppState;

@@ -14,7 +14,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::pages::{wants_json, MessagePage};
+use super::message::MessagePage;
+use super::wants_json;
 use crate::accounts::AccountError;
 use crate::api::error::{ErrorBody, ErrorDetail};
 use crate::telemetry::FailureCause;

@@ -9,8 +9,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use super::error::{WebError, WebResult};
-use super::pages::{insecure, render, wants_json, Input};
+use super::pages::{insecure, render, Input};
 use super::session::signed_out;
+use super::wants_json;
 use crate::accounts::{normalize_email, AccountError, Subject, User, PASSWORD_MAX, PASSWORD_MIN};
 use crate::auth;
 use crate::config::Signup;

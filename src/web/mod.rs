@@ -6,11 +6,12 @@ pub mod assets;
 pub mod error;
 pub mod guard;
 pub mod login;
+mod message;
 mod pages;
 pub mod privacy;
 mod session;
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::auth;
 use error::WebResult;
@@ -33,4 +34,15 @@ pub async fn home(signed_in: SignedIn) -> WebResult {
         insecure: signed_in.insecure,
     };
     pages::render(StatusCode::OK, &page)
+}
+
+/// Whether the client asked for JSON rather than a page.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    let says_json = |name| {
+        headers
+            .get(name)
+            .and_then(|value: &header::HeaderValue| value.to_str().ok())
+            .is_some_and(|value| value.contains("application/json"))
+    };
+    says_json(header::ACCEPT) || says_json(header::CONTENT_TYPE)
 }

@@ -15,27 +15,6 @@ pub fn render(status: StatusCode, template: &impl Template) -> WebResult {
     Ok((status, Html(template.render()?)).into_response())
 }
 
-#[derive(Template)]
-#[template(path = "message.html")]
-pub struct MessagePage<'a> {
-    title: &'a str,
-    message: &'a str,
-    link: &'a str,
-    link_text: &'a str,
-}
-
-impl<'a> MessagePage<'a> {
-    /// A page that says one thing, with a link home.
-    pub fn home(title: &'a str, message: &'a str) -> Self {
-        Self {
-            title,
-            message,
-            link: "/",
-            link_text: "Back to sotto",
-        }
-    }
-}
-
 /// Whether the page should warn that what is typed into it crosses the network unencrypted:
 /// plain HTTP to anything but this machine itself.
 pub fn insecure(peer: Peer, headers: &HeaderMap) -> bool {
@@ -44,17 +23,6 @@ pub fn insecure(peer: Peer, headers: &HeaderMap) -> bool {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     !peer.https && !crate::hosts::is_loopback(host)
-}
-
-/// Whether the client asked for JSON rather than a page.
-pub fn wants_json(headers: &HeaderMap) -> bool {
-    let says_json = |name| {
-        headers
-            .get(name)
-            .and_then(|value: &header::HeaderValue| value.to_str().ok())
-            .is_some_and(|value| value.contains("application/json"))
-    };
-    says_json(header::ACCEPT) || says_json(header::CONTENT_TYPE)
 }
 
 /// A form (`application/x-www-form-urlencoded`) or JSON body. A body that cannot be read is
