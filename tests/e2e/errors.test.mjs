@@ -1,10 +1,25 @@
 // Failures shown in the conversation in plain words, each with the way forward: Retry for a
-// loading model, a full queue, a context too long, a broken stream and a lost network; "Log in
-// again" for an ended session; "Reload" for a stale page. Real server errors where the test can
-// cause them for real, a mocked response (with the server's exact error body) where it cannot.
+// loading model, a busy server, a context too long, a broken stream and a lost network; "Log
+// in again" for an ended session; "Reload" for a stale page. Each is caused for real (the
+// second server, LIMITS, allows one request at a time per caller and has a model that loads
+// on its first chat), except the broken stream, which is mocked (see there why).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BASE, launch, openPage, send, setSettings, signUp, waitReply, closeClean } from './helpers.mjs';
+import {
+  BASE,
+  LIMITS,
+  LOADING_MODEL,
+  closeClean,
+  health,
+  launch,
+  openPage,
+  send,
+  setSettings,
+  signUp,
+  uniqueEmail,
+  waitFor,
+  waitReply,
+} from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -16,17 +31,10 @@ after(async () => {
 
 const errorBox = (page) => page.locator('#messages .msg-error');
 
-function openAiError(status, code, message, retryAfter) {
-  return {
-    status,
-    headers: Object.assign(
-      { 'content-type': 'application/json' },
-      retryAfter ? { 'retry-after': String(retryAfter) } : {},
-    ),
-    body: JSON.stringify({
-      error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code },
-    }),
-  };
+/** Chromium logs each refused request as a console error: the scenario expects these. */
+function expectStatus(seen, ...statuses) {
+  for (const status of statuses)
+    seen.allowConsole.push(new RegExp(`Failed to load resource: the server responded with a status of ${status}`));
 }
 
 async function retryAndWait(page) {
@@ -35,36 +43,57 @@ async function retryAndWait(page) {
   assert.equal(await errorBox(page).count(), 0, 'the error goes away once answered');
 }
 
-test('model loading, queue full, context too long and a broken stream offer Retry', async () => {
+test('a model that is still loading (a real 503 model_loading) offers Retry, which works once it is loaded', async () => {
+  const { context, page, seen } = await openPage(browser);
+  expectStatus(seen, 503);
+  await signUp(page, uniqueEmail(), LIMITS);
+  assert.equal((await health(LIMITS, LOADING_MODEL)).state, 'not_loaded', 'no chat has asked for it yet');
+  await setSettings(page, { model: LOADING_MODEL, maxTokens: 16 });
+  await send(page, 'Hello there.');
+  await errorBox(page).waitFor();
+  assert.equal(await errorBox(page).getAttribute('data-kind'), 'loading');
+  assert.match(await errorBox(page).innerText(), /still loading[\s\S]*about 2 seconds/);
+  assert.equal(await page.locator('article.msg-assistant').count(), 0, 'no empty answer is left behind');
+  await waitFor(async () => (await health(LIMITS, LOADING_MODEL)).state === 'ready', 'the model to load', 120_000);
+  await retryAndWait(page);
+  await closeClean(context, seen, LIMITS);
+});
+
+test('a second request while one runs (a real 429 from the per-caller cap) says busy; Retry works after', async () => {
+  const { context, page, seen } = await openPage(browser);
+  await signUp(page, uniqueEmail(), LIMITS);
+  // Greedy and long, so the first reply is still streaming when the second tab asks.
+  await setSettings(page, { maxTokens: 1500, temperature: 0 });
+  await send(page, 'Write a very long story about a dragon and a knight, with many chapters.');
+  await page.waitForSelector('article.msg-assistant[data-state="streaming"]', { timeout: 120_000 });
+
+  // The same session in a second tab: the same caller, whose one place is taken.
+  const other = await context.newPage();
+  await other.goto(LIMITS + '/');
+  await other.waitForSelector('#app[data-state="ready"]');
+  await other.click('#new-chat');
+  await setSettings(other, { maxTokens: 16 });
+  expectStatus(seen, 429);
+  await send(other, 'Are you free?');
+  await errorBox(other).waitFor();
+  assert.equal(await errorBox(other).getAttribute('data-kind'), 'busy');
+  assert.match(await errorBox(other).innerText(), /busy[\s\S]*about 1 second\./);
+
+  await page.click('#stop');
+  await page.waitForSelector('article.msg-assistant[data-state="stopped"]');
+  await waitFor(async () => (await health(LIMITS)).in_flight === 0, 'the first request to end');
+  await retryAndWait(other);
+  await closeClean(context, seen, LIMITS);
+});
+
+test('a broken stream and a context too long offer Retry', async () => {
   const { context, page, seen } = await openPage(browser);
   await signUp(page);
   await setSettings(page, { maxTokens: 16 });
 
-  // 503 model_loading, as the server sends it while a model loads.
-  await page.route(
-    '**/ui/chat/completions',
-    (route) => route.fulfill(openAiError(503, 'model_loading', 'The model is loading.', 7)),
-    { times: 1 },
-  );
-  await send(page, 'Hello there.');
-  await errorBox(page).waitFor();
-  assert.equal(await errorBox(page).getAttribute('data-kind'), 'loading');
-  assert.match(await errorBox(page).innerText(), /still loading[\s\S]*about 7 seconds/);
-  assert.equal(await page.locator('article.msg-assistant').count(), 0, 'no empty answer is left behind');
-  await retryAndWait(page);
-
-  // 429 queue_full.
-  await page.route(
-    '**/ui/chat/completions',
-    (route) => route.fulfill(openAiError(429, 'queue_full', 'The queue is full.', 3)),
-    { times: 1 },
-  );
-  await send(page, 'And again.');
-  await errorBox(page).waitFor();
-  assert.equal(await errorBox(page).getAttribute('data-kind'), 'busy');
-  assert.match(await errorBox(page).innerText(), /busy[\s\S]*about 3 seconds/);
-  await retryAndWait(page);
-
+  // A stream that fails half-way: the partial answer is kept until Retry replaces it. Mocked:
+  // the server sends this final error event only when the engine fails while decoding, which
+  // nothing outside the process can cause; a dropped connection is the network case below.
   // A stream that fails half-way: the partial answer is kept until Retry replaces it.
   const chunk = (content) =>
     `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
@@ -90,6 +119,7 @@ test('model loading, queue full, context too long and a broken stream offer Retr
   assert.equal(await page.locator('article.msg-assistant').count(), before, 'Retry replaces the broken answer');
 
   // A real 400 context_length_exceeded: max tokens beyond the server's context (2048).
+  expectStatus(seen, 400);
   await setSettings(page, { maxTokens: 4000 });
   await send(page, 'Too long a request.');
   await errorBox(page).waitFor();
@@ -104,6 +134,7 @@ test('a lost network is reported, and Retry works once it is back', async () => 
   const { context, page, seen } = await openPage(browser);
   await signUp(page);
   await setSettings(page, { maxTokens: 16 });
+  seen.allowConsole.push(/net::ERR_INTERNET_DISCONNECTED/);
   await context.setOffline(true);
   await send(page, 'Are you there?');
   await errorBox(page).waitFor();
@@ -119,6 +150,7 @@ test('an ended session asks to log in again; a stale page asks to reload', async
   await signUp(page);
   await setSettings(page, { maxTokens: 16 });
 
+  expectStatus(seen, 401, 403);
   // A stale anti-CSRF token (as after the session changed in another tab): 403 → reload.
   await page.evaluate(() => {
     document.querySelector('meta[name="sotto-csrf"]').content = 'stale';

@@ -155,6 +155,9 @@ test('storage that fails to write (full) or to delete: told, kept in the tab, an
 
 test('a model list that does not load is reported, and Try again loads it', async () => {
   const { context, page, seen } = await openPage(browser);
+  // Mocked: the real model list never fails (it reads the models directory), and Chromium
+  // logs the refused request as a console error, which this scenario expects.
+  seen.allowConsole.push(/Failed to load resource: the server responded with a status of 500/);
   await page.route('**/v1/models', (route) =>
     route.fulfill({
       status: 500,

@@ -4,16 +4,23 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE = process.env.SOTTO_BASE_URL;
 assert.ok(BASE, 'SOTTO_BASE_URL must name the server under test (tests/browser.rs sets it)');
+// A second server, allowing one request at a time per caller, whose spare models (copies of
+// the default one under other names) load on their first chat.
+export const LIMITS = process.env.SOTTO_LIMITS_URL;
+assert.ok(LIMITS, 'SOTTO_LIMITS_URL must name the second server (tests/browser.rs sets it)');
+export const [LOADING_MODEL, SECOND_MODEL] = (process.env.SOTTO_SPARE_MODELS || '').split(',');
 export const SHOTS = process.env.SOTTO_SCREENSHOTS || path.resolve('target/screenshots');
 export const PASSWORD = 'correct horse battery';
 // The machine is shared and slow at times: generous limits, no performance assertions.
 export const REPLY_TIMEOUT = 180_000;
 
-export function launch() {
+/** Debian's Chromium, headless; `extraArgs` for a scenario's own flags (a host resolver rule). */
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.SOTTO_CHROMIUM || '/usr/bin/chromium',
     args: [
@@ -25,6 +32,7 @@ export function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }
@@ -40,8 +48,11 @@ export function marker(name) {
 }
 
 /**
- * A fresh browser context and page that record what they do: every request URL, every
- * JavaScript dialog (dismissed), every uncaught page error.
+ * A fresh browser context and page that record what they do (on every page of the context):
+ * every request URL, every JavaScript dialog (dismissed), every uncaught page error, every
+ * console message. `seen.allowConsole` takes patterns of console errors the scenario expects
+ * (a failed request is logged as one); any other console error, and any page error, fails the
+ * scenario when it ends (see afterEach below), whether or not it calls closeClean.
  */
 export async function openPage(browser, options = {}) {
   const context = await browser.newContext({
@@ -49,22 +60,43 @@ export async function openPage(browser, options = {}) {
     viewport: { width: 1280, height: 800 },
     ...options,
   });
+  const seen = { requests: [], dialogs: [], errors: [], console: [], allowConsole: [] };
+  context.on('page', (page) => {
+    page.on('request', (request) => seen.requests.push(request.url()));
+    page.on('console', (message) => seen.console.push(`${message.type()}: ${message.text()}`));
+    page.on('dialog', (dialog) => {
+      seen.dialogs.push(dialog.message());
+      dialog.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (error) => seen.errors.push(error.message));
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
-  const seen = { requests: [], dialogs: [], errors: [], console: [] };
-  page.on('request', (request) => seen.requests.push(request.url()));
-  page.on('console', (message) => seen.console.push(`${message.type()}: ${message.text()}`));
-  page.on('dialog', (dialog) => {
-    seen.dialogs.push(dialog.message());
-    dialog.dismiss().catch(() => {});
-  });
-  page.on('pageerror', (error) => seen.errors.push(error.message));
+  opened.push({ context, seen });
   return { context, page, seen };
 }
 
+/** The contexts the running scenario opened; each is checked, and closed, when it ends. */
+const opened = [];
+
+/** Nothing threw in the page, and the console shows no error the scenario did not expect. */
+export function assertNoPageErrors(seen) {
+  assert.deepEqual(seen.errors, [], 'uncaught errors in the page');
+  const unexpected = seen.console.filter(
+    (line) => line.startsWith('error: ') && !seen.allowConsole.some((pattern) => pattern.test(line)),
+  );
+  assert.deepEqual(unexpected, [], 'console errors in the page');
+}
+
+afterEach(async () => {
+  const contexts = opened.splice(0);
+  for (const { context } of contexts) await context.close().catch(() => {});
+  for (const { seen } of contexts) assertNoPageErrors(seen);
+});
+
 /** Every request stayed on the server's origin (or was inline data). */
-export function assertSameOrigin(requests) {
-  const origin = new URL(BASE).origin;
+export function assertSameOrigin(requests, base = BASE) {
+  const origin = new URL(base).origin;
   const outside = requests.filter(
     (url) => !(url.startsWith(origin + '/') || url.startsWith('data:') || url.startsWith('blob:' + origin + '/')),
   );
@@ -72,18 +104,18 @@ export function assertSameOrigin(requests) {
 }
 
 /** Ends a scenario: the page threw nothing, nothing left the origin; closes its context. */
-export async function closeClean(context, seen) {
-  assert.deepEqual(seen.errors, []);
-  assertSameOrigin(seen.requests);
+export async function closeClean(context, seen, base = BASE) {
+  assertNoPageErrors(seen);
+  assertSameOrigin(seen.requests, base);
   await context.close();
 }
 
 /** Signs up through the form, as a person would, and waits for the chat to be ready. */
-export async function signUp(page, email = uniqueEmail()) {
-  await page.goto(BASE + '/signup');
+export async function signUp(page, email = uniqueEmail(), base = BASE) {
+  await page.goto(base + '/signup');
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', PASSWORD);
-  await Promise.all([page.waitForURL(BASE + '/'), page.click('form[action="/signup"] button[type=submit]')]);
+  await Promise.all([page.waitForURL(base + '/'), page.click('form[action="/signup"] button[type=submit]')]);
   await waitReady(page);
   return email;
 }
@@ -101,8 +133,9 @@ export async function waitReady(page) {
 }
 
 /** Sets the open conversation's settings through the settings panel. */
-export async function setSettings(page, { maxTokens, temperature, system } = {}) {
+export async function setSettings(page, { model, maxTokens, temperature, system } = {}) {
   if (await page.locator('#settings').isHidden()) await page.click('#toggle-settings');
+  if (model !== undefined) await page.selectOption('#setting-model', model);
   if (maxTokens !== undefined) await page.fill('#setting-max-tokens', String(maxTokens));
   if (temperature !== undefined) await page.fill('#setting-temperature', String(temperature));
   if (system !== undefined) await page.fill('#setting-system', system);
@@ -132,10 +165,10 @@ export async function waitReply(page) {
   return lastAssistant(page).getAttribute('data-state');
 }
 
-/** The model's counters from GET /health. */
-export async function health() {
-  const body = await (await fetch(BASE + '/health')).json();
-  return body.models[0];
+/** The model's counters from GET /health (of the first model, or of the one named). */
+export async function health(base = BASE, id = null) {
+  const body = await (await fetch(base + '/health')).json();
+  return id ? body.models.find((model) => model.id === id) : body.models[0];
 }
 
 export async function waitFor(check, what, timeout = 60_000) {

@@ -4,27 +4,13 @@
 // tests/browser.rs starts the server with `--allowed-hosts sotto.lan`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { BASE, PASSWORD, REPLY_TIMEOUT, uniqueEmail } from './helpers.mjs';
+import { BASE, PASSWORD, REPLY_TIMEOUT, closeClean, launch, openPage, uniqueEmail } from './helpers.mjs';
 
 const LAN = `http://sotto.lan:${new URL(BASE).port}`;
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.SOTTO_CHROMIUM || '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--host-resolver-rules=MAP sotto.lan 127.0.0.1',
-    ],
-  });
+  browser = await launch(['--host-resolver-rules=MAP sotto.lan 127.0.0.1']);
 });
 after(async () => {
   await browser?.close();
@@ -38,12 +24,8 @@ async function submit(page, action, email) {
 }
 
 test('at a LAN name over plain HTTP: sign up, log out, log in and chat, warned that it is unencrypted', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  const errors = [];
+  const { context, page, seen } = await openPage(browser);
   const refused = [];
-  page.on('pageerror', (error) => errors.push(error.message));
   page.on('response', (response) => {
     if (response.status() === 403 || response.status() === 421) refused.push(response.url());
   });
@@ -85,6 +67,5 @@ test('at a LAN name over plain HTTP: sign up, log out, log in and chat, warned t
   const reply = await page.locator('article.msg-assistant').last().locator('.msg-body').innerText();
   assert.ok(reply.trim().length > 0, 'the model answered');
   assert.deepEqual(refused, [], 'nothing was refused as cross-site or misdirected');
-  assert.deepEqual(errors, []);
-  await context.close();
+  await closeClean(context, seen, LAN);
 });
