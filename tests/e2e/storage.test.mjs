@@ -41,6 +41,57 @@ async function conversationWith(page, word) {
   await page.click('#dialog-cancel');
 }
 
+/**
+ * Every stored record as text, read by opening IndexedDB directly: its JSON, and each
+ * ciphertext (`ct`, base64 or bytes) decoded as UTF-8, so a marker stored unencrypted inside
+ * it, or bytes that JSON would show as `{}`, cannot hide. Returns [texts, ciphertexts seen].
+ */
+function storedTexts(page) {
+  return page.evaluate(async () => {
+    const request = (r) =>
+      new Promise((resolve, reject) => {
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const decode = (value) => {
+      if (typeof value === 'string') {
+        try {
+          return new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0)));
+        } catch {
+          return value;
+        }
+      }
+      if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return new TextDecoder().decode(value);
+      return '';
+    };
+    const texts = [];
+    let ciphertexts = 0;
+    const visit = (value) => {
+      if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) texts.push(decode(value));
+      else if (value && typeof value === 'object') {
+        for (const [key, inner] of Object.entries(value)) {
+          if (key === 'ct') {
+            ciphertexts += 1;
+            texts.push(decode(inner));
+          }
+          visit(inner);
+        }
+      }
+    };
+    for (const { name } of await indexedDB.databases()) {
+      const db = await request(indexedDB.open(name));
+      for (const store of db.objectStoreNames) {
+        for (const record of await request(db.transaction(store).objectStore(store).getAll())) {
+          texts.push(JSON.stringify(record));
+          visit(record);
+        }
+      }
+      db.close();
+    }
+    return [texts, ciphertexts];
+  });
+}
+
 async function exportFile(page) {
   await openDataPanel(page);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
@@ -82,6 +133,13 @@ test('the lock leaves nothing readable at rest, and unlocks after a reload', asy
   assert.ok(!raw.includes(word), 'no plaintext marker in IndexedDB or Web Storage once locked');
   assert.ok(!raw.includes('Persona'), 'persona names are encrypted too');
   assert.match(raw, /"ct":"/, 'records are ciphertext');
+  const [texts, ciphertexts] = await storedTexts(page);
+  assert.ok(ciphertexts >= 2, `the conversation and the persona are ciphertext (${ciphertexts} found)`);
+  assert.deepEqual(
+    texts.filter((text) => text.includes(word) || text.includes('Persona')),
+    [],
+    'no record, nor any ciphertext decoded as UTF-8, holds the marker',
+  );
   const stored = JSON.parse(raw).indexedDB;
   const lock = Object.values(stored)[0].meta.find((r) => r.id === 'lock');
   assert.ok(lock.kdf.iterations >= 600000, 'PBKDF2 with at least 600,000 iterations');
@@ -90,10 +148,17 @@ test('the lock leaves nothing readable at rest, and unlocks after a reload', asy
   // A reload asks for the passphrase; a wrong one is refused.
   await page.reload();
   await page.waitForSelector('#app[data-state="locked"] #unlock:not([hidden])');
-  assert.equal(await page.locator('.conversation-item').count(), 0);
+  const hidden = async (when) => {
+    assert.equal(await page.locator('.conversation-item').count(), 0, `no conversation is listed ${when}`);
+    assert.equal(await page.locator('article.msg').count(), 0, `no message is shown ${when}`);
+    assert.ok(!(await page.locator('body').innerText()).includes(word), `the marker is nowhere on the page ${when}`);
+  };
+  await hidden('before unlocking');
   await page.fill('#unlock-passphrase', 'not the passphrase');
   await page.click('#unlock-submit');
   await page.waitForSelector('#unlock-error:not([hidden])', { timeout: 60_000 });
+  assert.equal(await page.locator('#app').getAttribute('data-state'), 'locked', 'a wrong passphrase is refused');
+  await hidden('after a wrong passphrase');
   await page.fill('#unlock-passphrase', PASSPHRASE);
   await page.click('#unlock-submit');
   await waitReady(page);
