@@ -1,10 +1,12 @@
 // Screenshots of the chat page for people to look at (target/screenshots/): desktop 1280×800
 // in light and dark, and a 375×812 phone with the drawer shut and open. The conversation is
 // imported (so the pictures do not depend on the model's wording) and then continued live.
+// Each picture goes with an assertion of what it should show: the theme's colours computed by
+// the browser, the phone's drawer and a page no wider than the screen.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  assertSameOrigin,
+  closeClean,
   conversation,
   importConversations,
   launch,
@@ -66,21 +68,58 @@ async function chatWithCode(page) {
   await page.waitForSelector('.codeblock .hljs-keyword');
 }
 
-for (const [name, colorScheme] of [
-  ['desktop', 'light'],
-  ['desktop-dark', 'dark'],
-]) {
-  test(`screenshot: ${name} 1280×800`, async () => {
-    const { context, page, seen } = await openPage(browser, { viewport: { width: 1280, height: 800 }, colorScheme });
-    await chatWithCode(page);
-    await page.locator('#messages').evaluate((box) => {
-      box.scrollTop = 0;
+/** The relative luminance (0 black … 1 white) of a computed `rgb(…)` colour. */
+function luminance(rgb) {
+  const [r, g, b] = rgb
+    .match(/[\d.]+/g)
+    .slice(0, 3)
+    .map((c) => {
+      const v = Number(c) / 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
     });
-    await page.screenshot({ path: screenshotPath(`chat-${name}.png`) });
-    assertSameOrigin(seen.requests);
-    await context.close();
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** The computed colours of the page, the composer's text box and a user message. */
+function colours(page) {
+  return page.evaluate(() => {
+    const css = (selector, property) => getComputedStyle(document.querySelector(selector))[property];
+    return {
+      page: css('body', 'backgroundColor'),
+      text: css('body', 'color'),
+      prompt: css('#prompt', 'backgroundColor'),
+      user: css('article.msg-user .msg-body', 'backgroundColor'),
+    };
   });
 }
+
+async function desktop(name, colorScheme) {
+  const { context, page, seen } = await openPage(browser, { viewport: { width: 1280, height: 800 }, colorScheme });
+  await chatWithCode(page);
+  await page.locator('#messages').evaluate((box) => {
+    box.scrollTop = 0;
+  });
+  await page.screenshot({ path: screenshotPath(`chat-${name}.png`) });
+  const found = await colours(page);
+  assert.ok(await page.locator('#sidebar').isVisible(), 'the sidebar shows beside the chat on a desktop');
+  await closeClean(context, seen);
+  return found;
+}
+
+test('screenshot: desktop 1280×800, a light theme', async () => {
+  const found = await desktop('desktop', 'light');
+  assert.ok(luminance(found.page) > 0.8, `a light page: ${found.page}`);
+  assert.ok(luminance(found.text) < 0.2, `dark text: ${found.text}`);
+  assert.ok(luminance(found.user) > 0.6, `a light user message: ${found.user}`);
+});
+
+test('screenshot: desktop-dark 1280×800, a dark theme when the system asks for one', async () => {
+  const found = await desktop('desktop-dark', 'dark');
+  assert.ok(luminance(found.page) < 0.1, `a dark page: ${found.page}`);
+  assert.ok(luminance(found.text) > 0.6, `light text: ${found.text}`);
+  assert.ok(luminance(found.prompt) < 0.2, `a dark text box: ${found.prompt}`);
+  assert.ok(luminance(found.user) < 0.2, `a dark user message: ${found.user}`);
+});
 
 test('screenshot: mobile 375×812, drawer shut and open', async () => {
   const { context, page, seen } = await openPage(browser, {
@@ -100,15 +139,34 @@ test('screenshot: mobile 375×812, drawer shut and open', async () => {
     await page.locator('#sidebar').evaluate((el) => el.getBoundingClientRect().right <= 0),
     'the drawer starts shut',
   );
+  // The composer fits the screen: the text box and Send are inside it, side by side.
+  const composer = await page.evaluate(() => {
+    const box = (id) => document.getElementById(id).getBoundingClientRect();
+    return { width: window.innerWidth, composer: box('composer'), prompt: box('prompt'), send: box('send') };
+  });
+  for (const part of ['composer', 'prompt', 'send']) {
+    assert.ok(
+      composer[part].left >= 0 && composer[part].right <= composer.width,
+      `${part} fits: ${JSON.stringify(composer)}`,
+    );
+  }
+  assert.ok(composer.prompt.width >= composer.width / 2, 'the text box takes most of the width');
+  assert.ok(composer.send.left >= composer.prompt.right - 1, 'Send is beside the text box');
   await page.screenshot({ path: screenshotPath('chat-mobile.png') });
   await page.click('#toggle-sidebar');
   await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().left >= 0);
   await page.waitForTimeout(300);
   await page.screenshot({ path: screenshotPath('chat-mobile-drawer.png') });
+  const drawer = await page.locator('#sidebar').evaluate((el) => el.getBoundingClientRect().toJSON());
+  assert.ok(
+    drawer.left >= 0 && drawer.right < 375,
+    `the open drawer covers part of the screen: ${JSON.stringify(drawer)}`,
+  );
+  assert.ok(await page.locator('#sidebar-backdrop').isVisible(), 'a backdrop covers the rest');
   // Choosing a conversation closes the drawer.
   await page.locator('.conversation-open', { hasText: 'Trip ideas' }).click();
   await page.waitForSelector('#sidebar-backdrop[hidden]', { state: 'attached' });
   assert.match(await page.locator('#conversation-title').innerText(), /Trip ideas/);
-  assertSameOrigin(seen.requests);
-  await context.close();
+  await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 0);
+  await closeClean(context, seen);
 });
