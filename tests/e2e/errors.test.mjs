@@ -2,8 +2,10 @@
 // loading model, a busy server, a context too long, a broken stream and a lost network; "Log
 // in again" for an ended session; "Reload" for a stale page. Each is caused for real (the
 // second server, LIMITS, allows one request at a time per caller and has a model that loads
-// on its first chat), except the broken stream, which is mocked (see there why).
+// on its first chat; a proxy cuts a real reply's connection), except the server's own
+// mid-stream error event, which is mocked (see there why).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import {
   BASE,
@@ -93,7 +95,8 @@ test('a broken stream and a context too long offer Retry', async () => {
 
   // A stream that fails half-way: the partial answer is kept until Retry replaces it. Mocked:
   // the server sends this final error event only when the engine fails while decoding, which
-  // nothing outside the process can cause; a dropped connection is the network case below.
+  // nothing outside the process can cause. A real reply whose connection is cut is the
+  // scenario after next.
   // A stream that fails half-way: the partial answer is kept until Retry replaces it.
   const chunk = (content) =>
     `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
@@ -128,6 +131,70 @@ test('a broken stream and a context too long offer Retry', async () => {
   await setSettings(page, { maxTokens: 16 });
   await retryAndWait(page);
   await closeClean(context, seen);
+});
+
+/**
+ * A TCP proxy in front of `target` that cuts the connection of the first chat reply once a few
+ * chunks of it have passed, as a dropped connection would. Resolves to its base URL; the page
+ * at that URL is the real server's (the Host check allows loopback names on any port).
+ */
+function cuttingProxy(target) {
+  const { hostname, port } = new URL(target);
+  let cut = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    let chat = false;
+    let streamed = '';
+    client.on('data', (data) => {
+      if (data.toString('latin1').startsWith('POST /ui/chat/completions')) chat = !cut;
+      upstream.write(data);
+    });
+    upstream.on('data', (data) => {
+      client.write(data);
+      if (!chat) return;
+      streamed += data.toString('latin1');
+      if ((streamed.match(/"content":"[^"]/g) || []).length >= 4) {
+        cut = true;
+        chat = false;
+        client.destroy();
+        upstream.destroy();
+      }
+    });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      from.on('end', () => to.end());
+      from.on('error', () => to.destroy());
+    }
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ base: `http://127.0.0.1:${server.address().port}`, server }));
+  });
+}
+
+test('a real reply whose connection is cut keeps what arrived, and Retry replaces it', async () => {
+  const proxy = await cuttingProxy(LIMITS);
+  try {
+    const { context, page, seen } = await openPage(browser);
+    seen.allowConsole.push(/net::ERR_/);
+    await signUp(page, uniqueEmail(), proxy.base);
+    await setSettings(page, { maxTokens: 300, temperature: 0 });
+    await send(page, 'Write a long story about a dragon and a knight.');
+    await errorBox(page).waitFor({ timeout: 120_000 });
+    assert.equal(await errorBox(page).getAttribute('data-kind'), 'network');
+    assert.match(await errorBox(page).innerText(), /connection/);
+    const broken = page.locator('article.msg-assistant').last();
+    assert.equal(await broken.getAttribute('data-state'), 'error');
+    assert.ok((await broken.locator('.msg-body').innerText()).trim().length > 0, 'the partial answer is kept');
+    await waitFor(async () => (await health(LIMITS)).in_flight === 0, 'the server to stop the cut generation');
+    await setSettings(page, { maxTokens: 16 });
+    await retryAndWait(page);
+    assert.equal(await page.locator('article.msg-assistant').count(), 1, 'Retry replaces the broken answer');
+    await closeClean(context, seen, proxy.base);
+  } finally {
+    proxy.server.close();
+  }
 });
 
 test('a lost network is reported, and Retry works once it is back', async () => {
