@@ -5,6 +5,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How to start the server beyond its defaults (see [`ServerProcess::launch`]).
+#[derive(Default, Clone, Copy)]
+pub struct Launch<'a> {
+    /// Appended to `sotto serve`.
+    pub args: &'a [&'a str],
+    /// Run under `ulimit -n` this low.
+    pub max_files: Option<u32>,
+    /// Set in the child's environment (after every `SOTTO_*` variable was removed).
+    pub env: &'a [(&'a str, &'a str)],
+    /// The default model is also in models/ under these ids.
+    pub model_aliases: &'a [&'a str],
+    /// The child's working directory; the test's own when `None`.
+    pub current_dir: Option<&'a Path>,
+}
+
 pub struct ServerProcess {
     pub child: Child,
     pub base: String,
@@ -22,20 +37,38 @@ impl ServerProcess {
     /// Starts `sotto serve` with the default model in `root` (models/, data/, tmp/ and the logs
     /// go there), `args` appended, under `ulimit -n` when `max_files` is given. Waits until it
     /// listens (not until the model is loaded).
+    pub fn start(root: &Path, args: &[&str], max_files: Option<u32>) -> Self {
+        Self::launch(
+            root,
+            &Launch {
+                args,
+                max_files,
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// [`ServerProcess::start`] with everything [`Launch`] can add.
     // The child is killed and waited for by Drop, which clippy cannot see through.
     #[allow(clippy::zombie_processes)]
-    pub fn start(root: &Path, args: &[&str], max_files: Option<u32>) -> Self {
+    pub fn launch(root: &Path, launch: &Launch) -> Self {
+        let Launch {
+            args,
+            max_files,
+            env,
+            model_aliases,
+            current_dir,
+        } = *launch;
         let models = root.join("models");
         let data = root.join("data");
         let tmp = root.join("tmp");
         for dir in [&models, &data, &tmp] {
             std::fs::create_dir_all(dir).expect("dir");
         }
-        std::os::unix::fs::symlink(
-            super::model_file(),
-            models.join(format!("{}.gguf", super::MODEL)),
-        )
-        .expect("link");
+        for id in std::iter::once(super::MODEL).chain(model_aliases.iter().copied()) {
+            std::os::unix::fs::symlink(super::model_file(), models.join(format!("{id}.gguf")))
+                .expect("link");
+        }
         let binary = env!("CARGO_BIN_EXE_sotto");
         let mut command = match max_files {
             // `exec` keeps the pid: the child is the server itself, not a shell around it.
@@ -72,6 +105,10 @@ impl ServerProcess {
             if name.to_string_lossy().starts_with("SOTTO_") {
                 command.env_remove(name);
             }
+        }
+        command.envs(env.iter().copied());
+        if let Some(dir) = current_dir {
+            command.current_dir(dir);
         }
         let child = command.spawn().expect("the server starts");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -114,5 +151,36 @@ impl ServerProcess {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.root.join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.root.join("stdout.log")).unwrap_or_default()
+    }
+
+    /// Stops the server as Ctrl-C does (SIGINT) and waits up to `timeout` for it to exit;
+    /// panics (after killing it) if it does not, or if it exits with a failure.
+    pub fn interrupt(&mut self, timeout: Duration) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGINT could not be sent");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child's status") {
+                assert!(
+                    status.success(),
+                    "the server exited with {status} on SIGINT:\n{}",
+                    self.stderr()
+                );
+                return;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the server did not exit within {timeout:?} of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
