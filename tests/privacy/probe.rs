@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder, Response};
 
 use super::routes::Route;
 
@@ -130,4 +130,11 @@ fn client(local_address: Option<IpAddr>) -> reqwest::Client {
         .local_address(local_address)
         .build()
         .expect("client")
+}
+
+/// Sends the request; the answer must have this status.
+pub async fn expect(request: RequestBuilder, status: u16) -> Response {
+    let response = request.send().await.expect("request sent");
+    assert_eq!(response.status(), status, "{}", response.url());
+    response
 }

@@ -12,7 +12,7 @@ pub const FALLBACK: Route = ("ANY", "(fallback)");
 pub const WRONG_METHOD: Route = ("ANY", "(method not allowed)");
 
 /// Every route the test exercises with the canary, and how (the requests are in
-/// `tests/privacy.rs`, each recorded against its route).
+/// `tests/privacy/accounts.rs` and `api.rs`, each recorded against its route).
 pub const KNOWN: &[(Route, &str)] = &[
     (
         ("POST", "/v1/chat/completions"),
