@@ -93,7 +93,7 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
     let probe = Probe::new(&server.base, &token);
     let second = std::net::TcpListener::bind((SECOND_LOOPBACK, 0))
         .is_ok()
-        .then(|| probe.from_address(IpAddr::V4(SECOND_LOOPBACK)));
+        .then(|| probe.connecting_from(IpAddr::V4(SECOND_LOOPBACK)));
     if second.is_none() {
         eprintln!("{SECOND_LOOPBACK} cannot be bound here: every request comes from 127.0.0.1");
     }

@@ -34,7 +34,7 @@ impl Probe {
     }
 
     /// The same probe, connecting from `address` (another loopback address).
-    pub fn from_address(&self, address: IpAddr) -> Self {
+    pub fn connecting_from(&self, address: IpAddr) -> Self {
         Self {
             http: client(Some(address)),
             ..self.clone()
