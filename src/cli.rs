@@ -17,7 +17,11 @@ fn open(data: &DataArgs) -> anyhow::Result<Accounts> {
         idle: Duration::ZERO,
         absolute: Duration::ZERO,
     };
-    Ok(Accounts::new(database, policy))
+    Ok(Accounts::new(
+        database,
+        policy,
+        crate::clock::Clock::default(),
+    ))
 }
 
 pub async fn users(data: &DataArgs, action: UsersAction) -> anyhow::Result<()> {

@@ -1,6 +1,39 @@
 //! Wall-clock helpers: Unix seconds and calendar dates, without a date-time dependency.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The clock sessions and the login throttle read: the system's, moved forward only by
+/// [`Clock::advance`], which only the integration tests call (through `sotto::testing`), to see
+/// sessions age and throttle windows pass without waiting. Nothing a request sends can reach it.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    ahead_secs: Arc<AtomicU64>,
+}
+
+impl Clock {
+    fn ahead(&self) -> u64 {
+        self.ahead_secs.load(Ordering::Relaxed)
+    }
+
+    /// Unix seconds.
+    pub fn now_secs(&self) -> i64 {
+        now_secs().saturating_add(i64::try_from(self.ahead()).unwrap_or(i64::MAX / 4))
+    }
+
+    /// A monotonic instant, for windows.
+    pub fn instant(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_add(Duration::from_secs(self.ahead()))
+            .unwrap_or(now)
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: Duration) {
+        self.ahead_secs.fetch_add(by.as_secs(), Ordering::Relaxed);
+    }
+}
 
 pub fn now_secs() -> i64 {
     SystemTime::now()

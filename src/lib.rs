@@ -31,6 +31,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use accounts::{Accounts, LoginThrottle, SessionPolicy};
+use clock::Clock;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
 use models::ModelRegistry;
@@ -38,15 +39,27 @@ use state::AppState;
 use storage::Database;
 
 /// What the integration tests reach below the HTTP surface: tokenizing the way the server does,
-/// to prove that message content never becomes control tokens.
+/// to prove that message content never becomes control tokens; and a server whose clock the
+/// test moves forward, to see sessions and login windows run out without waiting.
 #[doc(hidden)]
 pub mod testing {
     pub use crate::chat_template::{ChatTemplate, TemplateMessage};
+    pub use crate::clock::Clock;
     pub use crate::engine::{backend, tokenize, SpecialTokens};
+
+    /// [`crate::serve`] with sessions and the login throttle on `clock`.
+    pub async fn serve_with_clock(
+        config: crate::config::ServeConfig,
+        clock: Clock,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        crate::serve_on(config, clock, listener, shutdown).await
+    }
 }
 
 /// Opens the database and starts loading the models.
-fn app_state(config: &ServeConfig) -> anyhow::Result<AppState> {
+fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
     let engine_config = EngineConfig {
         parallel: config.parallel,
         ctx_per_slot: config.ctx_size,
@@ -76,10 +89,11 @@ fn app_state(config: &ServeConfig) -> anyhow::Result<AppState> {
     let state = AppState {
         registry,
         default_model: preload.first().cloned(),
-        accounts: Accounts::new(database, session_policy),
+        accounts: Accounts::new(database, session_policy, clock.clone()),
         throttle: Arc::new(LoginThrottle::new(
             config.login_max_failures,
             Duration::from_secs(config.login_window_secs),
+            clock,
         )),
         session_policy,
         signup: config.signup,
@@ -98,7 +112,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = app_state(&config)?;
+    serve_on(config, Clock::default(), listener, shutdown).await
+}
+
+async fn serve_on(
+    config: ServeConfig,
+    clock: Clock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = app_state(&config, clock)?;
     let sweeper = tokio::spawn(caller::forget_revoked(
         state.accounts.clone(),
         Arc::clone(&state.registry),

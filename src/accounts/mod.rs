@@ -8,7 +8,7 @@ mod throttle;
 
 use std::time::Duration;
 
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::storage::{Database, StorageError};
 pub use password::{MAX_LEN as PASSWORD_MAX, MIN_LEN as PASSWORD_MIN};
 pub use secrets::API_KEY_PREFIX;
@@ -74,6 +74,7 @@ pub struct Accounts {
     db: Database,
     policy: SessionPolicy,
     hasher: password::Hasher,
+    clock: Clock,
 }
 
 /// Trimmed and lower-cased; `None` if it does not look like an address.
@@ -89,12 +90,13 @@ pub fn normalize_email(email: &str) -> Option<String> {
 }
 
 impl Accounts {
-    pub fn new(db: Database, policy: SessionPolicy) -> Self {
+    pub fn new(db: Database, policy: SessionPolicy, clock: Clock) -> Self {
         password::warm_up();
         Self {
             db,
             policy,
             hasher: password::Hasher::new(),
+            clock,
         }
     }
 
@@ -172,7 +174,7 @@ impl Accounts {
     pub async fn start_session(&self, user_id: i64) -> Result<String, AccountError> {
         let token = secrets::random_token();
         let token_hash = secrets::hash(&token);
-        let now = clock::now_secs();
+        let now = self.clock.now_secs();
         let expires = now + secs(self.policy.idle).min(secs(self.policy.absolute));
         self.db
             .call(move |conn| {
@@ -188,13 +190,14 @@ impl Accounts {
     pub async fn session_user(&self, token: &str) -> Result<Option<User>, AccountError> {
         let token_hash = secrets::hash(token);
         let policy = self.policy;
+        let clock = self.clock.clone();
         let user = self
             .db
             .call(move |conn| {
                 let Some((user, created, expires)) = store::session(conn, &token_hash)? else {
                     return Ok(None);
                 };
-                let now = clock::now_secs();
+                let now = clock.now_secs();
                 let hard_end = created + secs(policy.absolute);
                 if now >= expires || now >= hard_end {
                     store::delete_session(conn, &token_hash)?;

@@ -9,6 +9,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
+
+use crate::clock::Clock;
 use sha2::{Digest, Sha256};
 
 /// Bound on tracked keys, so a flood of distinct emails cannot grow memory without limit.
@@ -18,6 +20,7 @@ pub struct LoginThrottle {
     max_failures: usize,
     window: Duration,
     salt: [u8; 16],
+    clock: Clock,
     failures: Mutex<HashMap<[u8; 32], VecDeque<Instant>>>,
 }
 
@@ -29,13 +32,14 @@ pub enum Subject<'a> {
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: usize, window: Duration) -> Self {
+    pub fn new(max_failures: usize, window: Duration, clock: Clock) -> Self {
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         Self {
             max_failures,
             window,
             salt,
+            clock,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -48,7 +52,7 @@ impl LoginThrottle {
     /// The attempt stays counted as a failure unless [`Attempt::succeeded`] or
     /// [`Attempt::not_evaluated`] takes it back.
     pub fn begin(&self, subjects: &[Subject<'_>]) -> Result<Attempt<'_>, Duration> {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let keys: Vec<[u8; 32]> = subjects.iter().map(|subject| self.key(subject)).collect();
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let mut wait = Duration::ZERO;
@@ -148,20 +152,23 @@ mod tests {
 
     #[test]
     fn blocks_after_the_limit_and_releases_after_the_window() {
-        let throttle = LoginThrottle::new(3, Duration::from_millis(200));
+        let clock = Clock::default();
+        let throttle = LoginThrottle::new(3, Duration::from_secs(60), clock.clone());
         let who = [Subject::Email("a@b.c")];
         for _ in 0..3 {
             drop(throttle.begin(&who).expect("allowed"));
         }
         assert!(throttle.begin(&who).is_err());
         assert!(throttle.begin(&[Subject::Email("other@b.c")]).is_ok());
-        std::thread::sleep(Duration::from_millis(250));
+        clock.advance(Duration::from_secs(59));
+        assert!(throttle.begin(&who).is_err());
+        clock.advance(Duration::from_secs(1));
         assert!(throttle.begin(&who).is_ok());
     }
 
     #[test]
     fn attempts_count_before_they_are_evaluated() {
-        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        let throttle = LoginThrottle::new(3, Duration::from_secs(60), Clock::default());
         let who = [Subject::Email("a@b.c")];
         // Three attempts in flight at once use up the limit: a fourth is refused unevaluated.
         let in_flight: Vec<_> = (0..3)
