@@ -185,8 +185,9 @@ impl Accounts {
         Ok(token)
     }
 
-    /// The user of a live session. Use moves the idle expiry forward, at most once a day so the
-    /// table does not become a record of activity.
+    /// The user of a live session. Use moves the idle expiry forward, at most once a day (or a
+    /// quarter of the idle window, if that is shorter) so the table does not become a record of
+    /// activity.
     pub async fn session_user(&self, token: &str) -> Result<Option<User>, AccountError> {
         let token_hash = secrets::hash(token);
         let policy = self.policy;
@@ -204,7 +205,10 @@ impl Accounts {
                     return Ok(None);
                 }
                 let slid = (now + secs(policy.idle)).min(hard_end);
-                if slid - expires >= 86_400 {
+                // A whole day's step would never be taken with an idle window under a day: such
+                // sessions ended at their first expiry however much they were used.
+                let step = (secs(policy.idle) / 4).min(86_400);
+                if slid - expires >= step {
                     store::set_session_expiry(conn, &token_hash, slid)?;
                 }
                 Ok(Some(user))
