@@ -228,7 +228,8 @@ impl IntoResponse for WebError {
                 .insert(FailureCause(Arc::new(cause)));
         }
         if let Some(wait) = self.retry_after {
-            let secs = wait.as_secs().max(1);
+            // Rounded up: a client that waits exactly this long finds the lock released.
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
