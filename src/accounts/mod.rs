@@ -204,11 +204,14 @@ impl Accounts {
                     store::delete_session(conn, &token_hash)?;
                     return Ok(None);
                 }
-                let slid = (now + secs(policy.idle)).min(hard_end);
+                let wanted = now + secs(policy.idle);
+                let slid = wanted.min(hard_end);
                 // A whole day's step would never be taken with an idle window under a day: such
-                // sessions ended at their first expiry however much they were used.
+                // sessions ended at their first expiry however much they were used. The step is
+                // measured before the absolute end caps it, or the last one, shortened by the
+                // cap, would not be taken and a session in use would end early.
                 let step = (secs(policy.idle) / 4).min(86_400);
-                if slid - expires >= step {
+                if wanted - expires >= step && slid > expires {
                     store::set_session_expiry(conn, &token_hash, slid)?;
                 }
                 Ok(Some(user))
