@@ -38,9 +38,22 @@ pub fn models_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The `serve` defaults, from the flags' declarations alone: `SOTTO_*` variables of the
+/// developer's environment never reach a test server (`ServeConfig::with_models_dir` reads them).
+pub fn default_config() -> ServeConfig {
+    use clap::{Args as _, FromArgMatches as _};
+    let command =
+        ServeConfig::augment_args(clap::Command::new("serve")).mut_args(|arg| arg.env(None));
+    let matches = command
+        .try_get_matches_from(["serve"])
+        .expect("the defaults parse");
+    ServeConfig::from_arg_matches(&matches).expect("the defaults make a config")
+}
+
 /// Small contexts keep each test server's KV cache small; the data directory is the test's.
 pub fn test_config(models_dir: &Path, data_dir: &Path) -> ServeConfig {
-    let mut config = ServeConfig::with_models_dir(models_dir);
+    let mut config = default_config();
+    config.models_dir = models_dir.to_owned();
     config.ctx_size = 1024;
     config.data_dir = data_dir.to_owned();
     config
@@ -189,6 +202,14 @@ pub fn stream_pieces(payloads: &[String]) -> Vec<String> {
 
 /// Starts a server on this test's runtime; it stops when the `TestApp` is dropped.
 pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    spawn_app_with_clock(sotto::testing::Clock::default(), configure).await
+}
+
+/// [`spawn_app`] with sessions and the login throttle on `clock`, which the test moves forward.
+pub async fn spawn_app_with_clock(
+    clock: sotto::testing::Clock,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let models = models_dir();
     let data = tempfile::tempdir().expect("data dir");
     let mut config = test_config(models.path(), data.path());
@@ -198,7 +219,7 @@ pub async fn spawn_app(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        sotto::serve(config, listener, async {
+        sotto::testing::serve_with_clock(config, clock, listener, async {
             let _ = stopped.await;
         })
         .await
@@ -218,6 +239,7 @@ pub async fn shared_app() -> &'static TestApp {
             runtime.block_on(async move {
                 let models = models_dir();
                 let data = tempfile::tempdir().expect("data dir");
+                remove_at_exit(&[models.path(), data.path()]);
                 let config = test_config(models.path(), data.path());
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -231,6 +253,30 @@ pub async fn shared_app() -> &'static TestApp {
         started(base, models, data, None, true).await
     })
     .await
+}
+
+/// Removes `paths` once this test process has ended, however it ends: the shared app lives in
+/// a static, which is never dropped. A shell waits for the end of its standard input, a pipe
+/// whose writing end only this process holds (std opens pipes close-on-exec), so the end of
+/// the process is the end of the input. No polling, no timeout needed.
+fn remove_at_exit(paths: &[&Path]) {
+    static REAPERS: std::sync::Mutex<Vec<std::process::ChildStdin>> =
+        std::sync::Mutex::new(Vec::new());
+    let reaper = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"cat >/dev/null; rm -rf -- "$@""#)
+        .arg("sh")
+        .args(paths)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the temporary folders' reaper starts");
+    let stdin = reaper.stdin.expect("the reaper's input");
+    REAPERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(stdin);
 }
 
 /// The app once its server listens: waits for the model, then (when sign-up is open) signs a

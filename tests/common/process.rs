@@ -48,6 +48,24 @@ impl ServerProcess {
         )
     }
 
+    /// [`ServerProcess::start`] with these environment variables set (`SOTTO_*` ones too).
+    pub fn start_with_env(
+        root: &Path,
+        args: &[&str],
+        max_files: Option<u32>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(
+            root,
+            &Launch {
+                args,
+                max_files,
+                env,
+                ..Launch::default()
+            },
+        )
+    }
+
     /// [`ServerProcess::start`] with everything [`Launch`] can add.
     // The child is killed and waited for by Drop, which clippy cannot see through.
     #[allow(clippy::zombie_processes)]
