@@ -259,6 +259,8 @@ pub async fn shared_app() -> &'static TestApp {
 /// a static, which is never dropped. A shell waits for the end of its standard input, a pipe
 /// whose writing end only this process holds (std opens pipes close-on-exec), so the end of
 /// the process is the end of the input. No polling, no timeout needed.
+// The reaper must outlive this process, which therefore never waits for it; init does.
+#[allow(clippy::zombie_processes)]
 fn remove_at_exit(paths: &[&Path]) {
     static REAPERS: std::sync::Mutex<Vec<std::process::ChildStdin>> =
         std::sync::Mutex::new(Vec::new());
