@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -260,9 +260,13 @@ impl ServeConfig {
         })
     }
 
-    /// A configuration with the defaults, for tests and embedding.
+    /// A configuration with the defaults, for tests and embedding: the documented defaults
+    /// only, whatever `SOTTO_*` variables the process happens to have.
     pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
-        let cli = Cli::parse_from(["sotto", "serve"]);
+        let without_env =
+            Cli::command().mut_subcommand("serve", |serve| serve.mut_args(|arg| arg.env(None)));
+        let matches = without_env.get_matches_from(["sotto", "serve"]);
+        let cli = Cli::from_arg_matches(&matches).expect("the defaults parse");
         let Command::Serve(mut config) = cli.command else {
             unreachable!("parsed the serve subcommand")
         };
@@ -289,5 +293,18 @@ mod tests {
         assert_eq!(limit(&["--parallel", "4", "--queue", "0"]), 4);
         assert_eq!(limit(&["--queue", "4294967295"]), 1 << 31);
         assert_eq!(limit(&["--max-requests-per-caller", "5"]), 5);
+    }
+
+    #[test]
+    fn the_embedding_defaults_ignore_the_environment() {
+        // Variables no other unit test depends on (they run in parallel in this process).
+        std::env::set_var("SOTTO_CTX_SIZE", "128");
+        std::env::set_var("SOTTO_AUTH", "off");
+        let config = ServeConfig::with_models_dir("m");
+        std::env::remove_var("SOTTO_CTX_SIZE");
+        std::env::remove_var("SOTTO_AUTH");
+        assert_eq!(config.ctx_size, 4096);
+        assert_eq!(config.auth, Auth::On);
+        assert_eq!(config.models_dir, PathBuf::from("m"));
     }
 }
