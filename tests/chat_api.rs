@@ -168,6 +168,18 @@ async fn same_seed_same_text_and_seeds_matter() {
     assert!(others.len() >= 2, "four seeds gave one text: {others:?}");
 }
 
+/// How many tokens the default model makes of `text`, counted in this process.
+fn token_count(text: &str) -> usize {
+    use llama_cpp_2::model::{params::LlamaModelParams, LlamaModel};
+    static MODEL_FILE: std::sync::OnceLock<LlamaModel> = std::sync::OnceLock::new();
+    let model = MODEL_FILE.get_or_init(|| {
+        let backend = sotto::testing::backend().expect("llama.cpp backend");
+        LlamaModel::load_from_file(backend, common::model_file(), &LlamaModelParams::default())
+            .expect("the default model loads")
+    });
+    model.vocab().tokenize(text.as_bytes(), false, false).len()
+}
+
 #[tokio::test]
 async fn stop_sequences_match_across_token_boundaries_and_are_not_returned() {
     let app = shared_app().await;
@@ -200,6 +212,9 @@ async fn stop_sequences_match_across_token_boundaries_and_are_not_returned() {
     let head: String = pieces[index + 1].chars().take(2).collect();
     let stop = format!("{tail}{head}");
     let expected = &full[..full.find(&stop).expect("stop occurs")];
+    // The stop spans tokens however it is cut: no single token holds it.
+    assert!(token_count(&stop) >= 2, "{stop:?} is one token");
+    assert!(token_count(&pieces[index]) == 1 && token_count(&pieces[index + 1]) == 1);
 
     for stream in [false, true] {
         let mut body = base.clone();
@@ -220,6 +235,8 @@ async fn stop_sequences_match_across_token_boundaries_and_are_not_returned() {
                 .expect("text")
                 .to_owned()
         };
+        // Exactly the text before the stop: no part of the stop, not even its first
+        // characters (which a stream must hold back until the next token tells).
         assert_eq!(text, expected, "stream={stream}");
         assert!(!text.contains(&stop));
     }
