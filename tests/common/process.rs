@@ -202,3 +202,104 @@ impl ServerProcess {
         }
     }
 }
+
+impl ServerProcess {
+    /// Starts `sotto serve` with the default model in `root`, exactly `args` and `env` (and
+    /// `--models-dir`, `--data-dir`; no other flag, and no `SOTTO_*` variable of this
+    /// process). Waits until it listens, failing on a server that exits first.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let models = root.join("models");
+        let data = root.join("data");
+        for dir in [&models, &data] {
+            std::fs::create_dir_all(dir).expect("dir");
+        }
+        let link = models.join(format!("{}.gguf", super::MODEL));
+        if !link.exists() {
+            std::os::unix::fs::symlink(super::model_file(), link).expect("link");
+        }
+        let mut command = sotto_command();
+        command
+            .arg("serve")
+            .args(args)
+            .arg("--models-dir")
+            .arg(&models)
+            .arg("--data-dir")
+            .arg(&data)
+            .envs(env.iter().copied())
+            .stdout(std::fs::File::create(root.join("stdout.log")).expect("stdout file"))
+            .stderr(std::fs::File::create(root.join("stderr.log")).expect("stderr file"))
+            .stdin(Stdio::null());
+        let mut child = command.spawn().expect("the server starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read_to_string(root.join("stderr.log")).unwrap_or_default();
+            if let Some(at) = log.find("listening on http://") {
+                let address: String = log[at + 20..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                return Self {
+                    child,
+                    base: format!("http://{address}"),
+                    root: root.to_owned(),
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server exited ({status}):\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the base URL")
+    }
+}
+
+/// The `sotto` binary without this process's `SOTTO_*` variables (a developer's own
+/// configuration must not change what a test sees).
+pub fn sotto_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sotto"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SOTTO_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs `command` to its end, or kills it after `limit` and fails: a command that should
+/// exit must not hang a test forever when it does not.
+pub fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "still running after {limit:?}:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
