@@ -80,16 +80,12 @@ fn serve_help_lists_every_flag_with_its_environment_variable() {
         let row = readme.lines().find(|line| {
             line.starts_with("| `")
                 && line[3..]
-                    .split(|c| c == '`' || c == ' ')
+                    .split(['`', ' '])
                     .next()
                     .is_some_and(|first| first == flag)
         });
         let row = row.unwrap_or_else(|| panic!("no README row for {flag}"));
-        assert!(
-            row.split(|c| c == '`' || c == ' ' || c == '|')
-                .any(|word| word == env),
-            "{row}"
-        );
+        assert!(row.split(['`', ' ', '|']).any(|word| word == env), "{row}");
     }
 }
 
