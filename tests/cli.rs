@@ -142,9 +142,9 @@ fn sotto_port_in_the_environment_is_the_port() {
         let root = tempfile::tempdir().expect("root");
         let port = free_port().to_string();
         let server = if via_env {
-            ServerProcess::start_with_env(root.path(), SMALL, &[("SOTTO_PORT", &port)])
+            ServerProcess::start_exactly(root.path(), SMALL, &[("SOTTO_PORT", &port)])
         } else {
-            ServerProcess::start_with_env(root.path(), &[SMALL, &["--port", &port]].concat(), &[])
+            ServerProcess::start_exactly(root.path(), &[SMALL, &["--port", &port]].concat(), &[])
         };
         assert_eq!(
             server.base,
@@ -171,19 +171,19 @@ async fn sotto_auth_in_the_environment_does_what_the_flag_does() {
         }
     };
     let root = tempfile::tempdir().expect("root");
-    let default = ServerProcess::start_with_env(
+    let default = ServerProcess::start_exactly(
         &root.path().join("a"),
         &[SMALL, &["--port", "0"]].concat(),
         &[],
     );
     assert_eq!(status(&default).await, 401, "a key is needed by default");
-    let flag = ServerProcess::start_with_env(
+    let flag = ServerProcess::start_exactly(
         &root.path().join("b"),
         &[SMALL, &["--port", "0", "--auth", "off"]].concat(),
         &[],
     );
     assert_eq!(status(&flag).await, 400);
-    let env = ServerProcess::start_with_env(
+    let env = ServerProcess::start_exactly(
         &root.path().join("c"),
         &[SMALL, &["--port", "0"]].concat(),
         &[("SOTTO_AUTH", "off")],

@@ -23,7 +23,7 @@ fn with_small(args: &[&str]) -> Vec<String> {
 fn start(root: &std::path::Path, args: &[&str]) -> ServerProcess {
     let args = with_small(args);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ServerProcess::start_with_env(root, &args, &[("RUST_LOG", "info")])
+    ServerProcess::start_exactly(root, &args, &[("RUST_LOG", "info")])
 }
 
 /// `sotto serve` with `args` exits at once with an error naming `flag`.

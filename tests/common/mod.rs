@@ -38,22 +38,11 @@ pub fn models_dir() -> tempfile::TempDir {
     dir
 }
 
-/// The `serve` defaults, from the flags' declarations alone: `SOTTO_*` variables of the
-/// developer's environment never reach a test server (`ServeConfig::with_models_dir` reads them).
-pub fn default_config() -> ServeConfig {
-    use clap::{Args as _, FromArgMatches as _};
-    let command =
-        ServeConfig::augment_args(clap::Command::new("serve")).mut_args(|arg| arg.env(None));
-    let matches = command
-        .try_get_matches_from(["serve"])
-        .expect("the defaults parse");
-    ServeConfig::from_arg_matches(&matches).expect("the defaults make a config")
-}
-
 /// Small contexts keep each test server's KV cache small; the data directory is the test's.
+/// The defaults come from the flags' declarations alone: `with_models_dir` reads no `SOTTO_*`
+/// variable of the developer's environment.
 pub fn test_config(models_dir: &Path, data_dir: &Path) -> ServeConfig {
-    let mut config = default_config();
-    config.models_dir = models_dir.to_owned();
+    let mut config = ServeConfig::with_models_dir(models_dir);
     config.ctx_size = 1024;
     config.data_dir = data_dir.to_owned();
     config

@@ -208,7 +208,7 @@ impl ServerProcess {
     /// `--models-dir`, `--data-dir`; no other flag, and no `SOTTO_*` variable of this
     /// process). Waits until it listens, failing on a server that exits first.
     #[allow(clippy::zombie_processes)]
-    pub fn start_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub fn start_exactly(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let models = root.join("models");
         let data = root.join("data");
         for dir in [&models, &data] {
