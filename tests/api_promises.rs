@@ -4,22 +4,8 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use common::{greedy_chat, message_text, shared_app, spawn_app, MODEL};
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
 use serde_json::{json, Value};
-
-/// The default model, loaded into the test process to tokenize as the server does.
-fn vocab_model() -> &'static LlamaModel {
-    static MODEL_FILE: OnceLock<LlamaModel> = OnceLock::new();
-    MODEL_FILE.get_or_init(|| {
-        let backend = sotto::testing::backend().expect("llama.cpp backend");
-        LlamaModel::load_from_file(backend, common::model_file(), &LlamaModelParams::default())
-            .expect("the default model loads")
-    })
-}
 
 /// A 400 naming `param`; returns its message.
 async fn refused(response: reqwest::Response, param: &str) -> String {
@@ -45,7 +31,7 @@ async fn a_prompt_may_be_a_string_a_one_string_array_or_token_ids() {
     let app = shared_app().await;
     let text = "The three primary colours are";
     let with = |prompt: Value| json!({ "model": MODEL, "prompt": prompt, "temperature": 0, "max_tokens": 12 });
-    let ids: Vec<i32> = vocab_model()
+    let ids: Vec<i32> = common::vocab_model()
         .vocab()
         .tokenize(text.as_bytes(), false, true)
         .iter()
@@ -277,7 +263,7 @@ async fn a_context_error_says_by_how_much() {
     let response = app.post("/v1/completions", request).await;
     let error: Value = response.json().await.expect("json");
     let message = error["error"]["message"].as_str().expect("message");
-    let size = vocab_model()
+    let size = common::vocab_model()
         .vocab()
         .tokenize(text.as_bytes(), false, true)
         .len();

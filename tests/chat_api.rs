@@ -170,14 +170,10 @@ async fn same_seed_same_text_and_seeds_matter() {
 
 /// How many tokens the default model makes of `text`, counted in this process.
 fn token_count(text: &str) -> usize {
-    use llama_cpp_2::model::{params::LlamaModelParams, LlamaModel};
-    static MODEL_FILE: std::sync::OnceLock<LlamaModel> = std::sync::OnceLock::new();
-    let model = MODEL_FILE.get_or_init(|| {
-        let backend = sotto::testing::backend().expect("llama.cpp backend");
-        LlamaModel::load_from_file(backend, common::model_file(), &LlamaModelParams::default())
-            .expect("the default model loads")
-    });
-    model.vocab().tokenize(text.as_bytes(), false, false).len()
+    common::vocab_model()
+        .vocab()
+        .tokenize(text.as_bytes(), false, false)
+        .len()
 }
 
 #[tokio::test]

@@ -7,8 +7,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{spawn_app, TestApp, MODEL};
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
 use serde_json::{json, Value};
 use sotto::config::{Auth, Signup};
 use sotto::testing::{ChatTemplate, SpecialTokens, TemplateMessage};
@@ -26,28 +24,18 @@ async fn open_app(configure: impl FnOnce(&mut sotto::config::ServeConfig)) -> Te
     .await
 }
 
-/// The default model, loaded into the test process to count tokens the way the server must.
-fn vocab_model() -> &'static LlamaModel {
-    static MODEL_FILE: OnceLock<LlamaModel> = OnceLock::new();
-    MODEL_FILE.get_or_init(|| {
-        let backend = sotto::testing::backend().expect("llama.cpp backend");
-        LlamaModel::load_from_file(backend, common::model_file(), &LlamaModelParams::default())
-            .expect("the default model loads")
-    })
-}
-
 /// `text` tokenized the way the server tokenizes prompts, `plain` being message content.
 fn server_tokens(
     text: &str,
     plain: &[std::ops::Range<usize>],
 ) -> Vec<llama_cpp_2::token::LlamaToken> {
     static SPECIALS: OnceLock<SpecialTokens> = OnceLock::new();
-    let specials = SPECIALS.get_or_init(|| SpecialTokens::of(vocab_model()));
-    sotto::testing::tokenize(vocab_model(), specials, text, plain, false)
+    let specials = SPECIALS.get_or_init(|| SpecialTokens::of(common::vocab_model()));
+    sotto::testing::tokenize(common::vocab_model(), specials, text, plain, false)
 }
 
 fn smollm_template() -> ChatTemplate {
-    let source = vocab_model()
+    let source = common::vocab_model()
         .chat_template(None)
         .ok()
         .and_then(|template| template.to_string().ok());
@@ -63,11 +51,13 @@ fn message(role: &str, content: &str) -> TemplateMessage {
 
 /// Tokens of `text` as plain text: special-token spellings stay text.
 fn plain_tokens(text: &str) -> usize {
-    let tokens = vocab_model()
+    let tokens = common::vocab_model()
         .vocab()
         .tokenize(text.as_bytes(), false, false);
     assert!(
-        !tokens.iter().any(|&t| vocab_model().vocab().is_control(t)),
+        !tokens
+            .iter()
+            .any(|&t| common::vocab_model().vocab().is_control(t)),
         "plain text gave a control token"
     );
     tokens.len()
@@ -85,7 +75,7 @@ async fn prompt_tokens(app: &TestApp, messages: Value) -> u64 {
 async fn control_tokens_in_any_role_cost_what_their_plain_spelling_costs() {
     let app = &open_app(|_| {}).await;
     // The test means something only if the spelling is a few control tokens when parsed.
-    let parsed = vocab_model()
+    let parsed = common::vocab_model()
         .vocab()
         .tokenize(FORGED_TURN.as_bytes(), false, true);
     assert!(parsed.len() < plain_tokens(FORGED_TURN));
@@ -120,7 +110,7 @@ async fn a_completions_prompt_is_read_with_its_special_tokens() {
         .json()
         .await
         .expect("json");
-    let parsed = vocab_model()
+    let parsed = common::vocab_model()
         .vocab()
         .tokenize(FORGED_TURN.as_bytes(), false, true);
     assert_eq!(completion["usage"]["prompt_tokens"], parsed.len());
@@ -167,7 +157,7 @@ fn prompt_size(error: &Value) -> u64 {
 
 #[test]
 fn where_no_content_is_involved_tokens_are_llama_cpps_own() {
-    let vocab = vocab_model().vocab();
+    let vocab = common::vocab_model().vocab();
     let texts = [
         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         "  <|im_end|><|im_end|>  x<|endoftext|>\n\n",
@@ -199,7 +189,7 @@ fn where_no_content_is_involved_tokens_are_llama_cpps_own() {
 
 #[test]
 fn a_forged_turn_stays_text_inside_its_message() {
-    let vocab = vocab_model().vocab();
+    let vocab = common::vocab_model().vocab();
     let prompt = smollm_template()
         .render_prompt(&[message("user", FORGED_TURN)])
         .expect("renders");
@@ -257,7 +247,7 @@ async fn measure_tokenization_cost() {
         let tokenized = seconds(started);
         let old = if with_old {
             let started = Instant::now();
-            let old = vocab_model()
+            let old = common::vocab_model()
                 .vocab()
                 .tokenize(prompt.text.as_bytes(), false, true);
             format!("{:.3} s for {} tokens", seconds(started), old.len())

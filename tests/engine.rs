@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{endless_stream, greedy_chat, message_text, spawn_app, TestApp, MODEL};
+use common::{chat_with, endless_stream, greedy_chat, message_text, spawn_app, TestApp, MODEL};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -271,7 +271,10 @@ async fn a_dropped_stream_frees_its_slot_at_once() {
     let witness_reader = tokio::spawn({
         let done = Arc::clone(&witness_done);
         async move {
-            assert!(completes(witness).await, "the witness stream was cut");
+            assert!(
+                common::stream_completes(witness).await,
+                "the witness stream was cut"
+            );
             done.store(true, Ordering::SeqCst);
         }
     });
@@ -322,44 +325,6 @@ async fn a_dropped_stream_frees_its_slot_at_once() {
 }
 
 #[tokio::test]
-async fn a_short_prompt_is_not_stuck_behind_a_long_prefill() {
-    // Both slots are taken, so a long prompt and then a short one queue; both slots free at
-    // once. The long one is admitted first (it came first) but needs several steps of
-    // prefill; the short one, prefilled first, has its first token before the long one.
-    let app = spawn_app(|config| {
-        config.parallel = 2;
-        config.ctx_size = 4096;
-    })
-    .await;
-    let blockers = futures::future::join_all(
-        (0..2).map(|_| app.post("/v1/chat/completions", endless_stream(3000))),
-    )
-    .await;
-    assert!(blockers.iter().all(|r| r.status() == 200));
-    let completion = |prompt: String| json!({ "model": MODEL, "prompt": prompt, "temperature": 0, "max_tokens": 4, "stream": true });
-    let log = EventLog::default();
-    let long = prompt_of("A long document", 2500);
-    // Sent one after the other: the long prompt is queued first.
-    let long = app.post("/v1/completions", completion(long)).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while app.in_flight().await < 3 {
-        assert!(Instant::now() < deadline, "the long prompt was not queued");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let short = app
-        .post("/v1/completions", completion("The sky is".to_owned()))
-        .await;
-    assert_eq!(app.in_flight().await, 4);
-    drop(blockers);
-    tokio::join!(
-        first_token("long", long, &log),
-        first_token("short", short, &log)
-    );
-    assert!(log.position("short first") < log.position("long first"));
-    app.wait_idle().await;
-}
-
-#[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after() {
     // One caller may take every place here (its default share would be one), so another
     // caller, within its own share, finds the queue full.
@@ -377,7 +342,7 @@ async fn a_full_queue_answers_429_with_retry_after() {
     );
 
     let other = common::create_api_key(&app.base).await;
-    let refused = post_as(&app, &other, greedy_chat("hi", 4)).await;
+    let refused = chat_with(&app, &other, &greedy_chat("hi", 4)).await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers()["retry-after"]
         .to_str()
@@ -395,122 +360,6 @@ async fn a_full_queue_answers_429_with_retry_after() {
             .status(),
         200
     );
-}
-
-/// A chat completion request with another caller's key.
-async fn post_as(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
-    common::client()
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request sent")
-}
-
-#[tokio::test]
-async fn one_caller_cannot_crowd_out_another() {
-    // Two slots and the default queue: one key used to take all 66 places.
-    let app = spawn_app(|config| config.parallel = 2).await;
-    let caller_b = common::create_api_key(&app.base).await;
-
-    // Caller A sends 60 long streams at once. Its share for these defaults is 33 (half the
-    // places); more are accepted only if some of A's finished during the burst.
-    let a_done = Arc::new(AtomicUsize::new(0));
-    let burst = futures::future::join_all(
-        (0..60).map(|_| post_as(&app, &app.api_key, endless_stream(300))),
-    )
-    .await;
-    let mut readers = Vec::new();
-    let mut refused = Vec::new();
-    for response in burst {
-        match response.status().as_u16() {
-            200 => {
-                let done = Arc::clone(&a_done);
-                readers.push(tokio::spawn(async move {
-                    if completes(response).await {
-                        done.fetch_add(1, Ordering::SeqCst);
-                    }
-                }));
-            }
-            429 => refused.push(response),
-            status => panic!("caller A got {status}"),
-        }
-    }
-    let accepted = readers.len();
-    assert!(
-        (33..60).contains(&accepted),
-        "{accepted} of caller A's 60 requests accepted"
-    );
-    for response in refused {
-        assert!(response.headers()["retry-after"]
-            .to_str()
-            .expect("header")
-            .parse::<u32>()
-            .is_ok());
-        let body: Value = response.json().await.expect("json");
-        assert_eq!(body["error"]["code"], "too_many_requests_in_flight");
-        assert_eq!(body["error"]["type"], "rate_limit_error");
-        let message = body["error"]["message"].as_str().expect("message");
-        assert!(message.contains("in flight"), "{message}");
-    }
-
-    // Caller B is served, and gets a slot as soon as one frees: only A's requests running
-    // when B arrived (one per slot) may finish before B's first token. In arrival order B
-    // would wait for about 30 more of them.
-    let done_before_b = a_done.load(Ordering::SeqCst);
-    let response = post_as(&app, &caller_b, endless_stream(16)).await;
-    assert_eq!(response.status(), 200, "caller B was refused");
-    // Within the HTTP client's own timeout (120 s), so this is the message a failure gives.
-    let (at_first_token, at_end) =
-        tokio::time::timeout(Duration::from_secs(100), watch(response, &a_done))
-            .await
-            .expect("caller B's reply did not finish in time");
-    // The margin covers A's streams that ended before B was sent but were not read yet.
-    let slots = 2;
-    assert!(
-        at_first_token - done_before_b <= slots + 2,
-        "{} of A's requests finished between B's arrival and its first token",
-        at_first_token - done_before_b
-    );
-    assert!(
-        at_end < accepted,
-        "all {accepted} of A's requests finished before B's"
-    );
-    eprintln!("A finished {done_before_b} before B arrived, {at_first_token} before B's first token, {at_end} before B's end");
-
-    for reader in &readers {
-        reader.abort();
-    }
-    app.wait_idle().await;
-}
-
-/// Whether a stream ends with `[DONE]`; a stream cut short (the client's timeout) does not.
-async fn completes(response: reqwest::Response) -> bool {
-    let mut events = common::sse_events(response);
-    let mut last = None;
-    while let Some(event) = events.next().await {
-        let Ok(event) = event else {
-            return false;
-        };
-        last = Some(event.data);
-    }
-    last.as_deref() == Some("[DONE]")
-}
-
-/// Reads a stream to its end; returns what `counter` held at its first content token and at
-/// its end.
-async fn watch(response: reqwest::Response, counter: &AtomicUsize) -> (usize, usize) {
-    let mut events = common::sse_events(response);
-    let mut at_first_token = None;
-    while let Some(event) = events.next().await {
-        let payload = [event.expect("a well-formed event").data];
-        if at_first_token.is_none() && !common::stream_pieces(&payload).is_empty() {
-            at_first_token = Some(counter.load(Ordering::SeqCst));
-        }
-    }
-    let at_end = counter.load(Ordering::SeqCst);
-    (at_first_token.expect("a content token"), at_end)
 }
 
 #[tokio::test]
@@ -548,4 +397,42 @@ async fn a_model_added_while_running_answers_503_until_loaded() {
     }
     // The first model still answers under its own name.
     assert_eq!(app.chat(greedy_chat("hi", 2)).await["model"], MODEL);
+}
+
+#[tokio::test]
+async fn a_short_prompt_is_not_stuck_behind_a_long_prefill() {
+    // Both slots are taken, so a long prompt and then a short one queue; both slots free at
+    // once. The long one is admitted first (it came first) but needs several steps of
+    // prefill; the short one, prefilled first, has its first token before the long one.
+    let app = spawn_app(|config| {
+        config.parallel = 2;
+        config.ctx_size = 4096;
+    })
+    .await;
+    let blockers = futures::future::join_all(
+        (0..2).map(|_| app.post("/v1/chat/completions", endless_stream(3000))),
+    )
+    .await;
+    assert!(blockers.iter().all(|r| r.status() == 200));
+    let completion = |prompt: String| json!({ "model": MODEL, "prompt": prompt, "temperature": 0, "max_tokens": 4, "stream": true });
+    let log = EventLog::default();
+    let long = prompt_of("A long document", 2500);
+    // Sent one after the other: the long prompt is queued first.
+    let long = app.post("/v1/completions", completion(long)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.in_flight().await < 3 {
+        assert!(Instant::now() < deadline, "the long prompt was not queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let short = app
+        .post("/v1/completions", completion("The sky is".to_owned()))
+        .await;
+    assert_eq!(app.in_flight().await, 4);
+    drop(blockers);
+    tokio::join!(
+        first_token("long", long, &log),
+        first_token("short", short, &log)
+    );
+    assert!(log.position("short first") < log.position("long first"));
+    app.wait_idle().await;
 }

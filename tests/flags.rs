@@ -57,20 +57,10 @@ async fn complete(base: &str, model: &str) -> Value {
 
 /// The state of model `id` in `/health`.
 async fn model_state(base: &str, id: &str) -> String {
-    let health: Value = common::client()
-        .get(format!("{base}/health"))
-        .send()
+    common::model_health_at(base, id)
         .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    health["models"]
-        .as_array()
-        .and_then(|models| models.iter().find(|m| m["id"] == id))
-        .and_then(|m| m["state"].as_str())
-        .unwrap_or("absent")
-        .to_owned()
+        .and_then(|m| m["state"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "absent".to_owned())
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
 //! Test harness: the real server with the real default model, on an ephemeral port.
 #![allow(dead_code)]
 
+pub mod accounts;
 pub mod process;
+
+pub use accounts::*;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
+/// The password of the users tests sign up.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// The default model file fetched by `make model`.
 pub fn model_file() -> PathBuf {
@@ -59,6 +64,11 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The port it listens on, as written in its URL.
+    pub fn port(&self) -> &str {
+        self.base.rsplit(':').next().expect("port")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -111,11 +121,8 @@ impl TestApp {
 
     /// The default model's entry in `/health` (state and engine counters).
     pub async fn model_health(&self) -> Value {
-        let health: Value = self.get("/health").await.json().await.expect("health json");
-        health["models"]
-            .as_array()
-            .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
-            .cloned()
+        model_health_at(&self.base, MODEL)
+            .await
             .expect("the default model in /health")
     }
 
@@ -294,62 +301,6 @@ async fn started(
     app
 }
 
-/// Signs a user up and creates an API key for them, over HTTP like a person would.
-pub async fn create_api_key(base: &str) -> String {
-    let session = signup(
-        base,
-        &format!("tester-{}@example.com", uuid_like()),
-        "correct horse battery",
-    )
-    .await;
-    let body = create_key_for(base, &session, "tests").await;
-    body["new_key"].as_str().expect("new key").to_owned()
-}
-
-/// Creates an API key on the account page of the session; returns the JSON answer
-/// (`new_key`, and `keys` with the new one first).
-pub async fn create_key_for(base: &str, session_cookie: &str, name: &str) -> Value {
-    let response = client()
-        .post(format!("{base}/account/keys"))
-        .header("cookie", session_cookie)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("key request");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("json")
-}
-
-/// Signs up; returns the `Cookie` header value of the new session.
-pub async fn signup(base: &str, email: &str, password: &str) -> String {
-    let response = client()
-        .post(format!("{base}/signup"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("signup request");
-    assert_eq!(response.status(), 200, "signup failed");
-    session_cookie(&response).expect("session cookie")
-}
-
-/// The session cookie's names: over HTTPS (`__Host-`, `Secure`) and over plain HTTP.
-pub const SESSION_COOKIES: [&str; 2] = ["__Host-sotto", "sotto"];
-
-/// The `name=value` of the session cookie a response sets.
-pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .find(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(name, value)| SESSION_COOKIES.contains(&name) && !value.is_empty())
-        })
-        .map(str::to_owned)
-}
-
 /// The session token in a `name=value` cookie.
 pub fn cookie_token(cookie: &str) -> &str {
     cookie.split_once('=').map_or(cookie, |(_, token)| token)
@@ -423,4 +374,68 @@ pub fn message_text(completion: &Value) -> String {
         .as_str()
         .expect("content")
         .to_owned()
+}
+
+pub async fn chat_with(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("chat request")
+}
+
+pub async fn wait_for_cached(app: &TestApp, wanted: impl Fn(u64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cached = app.model_health().await["cached_conversations"]
+            .as_u64()
+            .expect("cached_conversations");
+        if wanted(cached) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cached conversations: {cached}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether a stream ends with `[DONE]`; a stream cut short (the client's timeout) does not.
+pub async fn stream_completes(response: reqwest::Response) -> bool {
+    let mut events = sse_events(response);
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        let Ok(event) = event else {
+            return false;
+        };
+        last = Some(event.data);
+    }
+    last.as_deref() == Some("[DONE]")
+}
+
+/// The default model, loaded once into the test process to count tokens as the server does.
+pub fn vocab_model() -> &'static llama_cpp_2::model::LlamaModel {
+    use llama_cpp_2::model::{params::LlamaModelParams, LlamaModel};
+    static MODEL_FILE: std::sync::OnceLock<LlamaModel> = std::sync::OnceLock::new();
+    MODEL_FILE.get_or_init(|| {
+        let backend = sotto::testing::backend().expect("llama.cpp backend");
+        LlamaModel::load_from_file(backend, model_file(), &LlamaModelParams::default())
+            .expect("the default model loads")
+    })
+}
+
+/// Model `id`'s entry in the `/health` of the server at `base`, if it lists one.
+pub async fn model_health_at(base: &str, id: &str) -> Option<Value> {
+    let health: Value = client()
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health json");
+    health["models"]
+        .as_array()
+        .and_then(|models| models.iter().find(|m| m["id"] == id))
+        .cloned()
 }

@@ -129,26 +129,7 @@ impl ServerProcess {
             command.current_dir(dir);
         }
         let child = command.spawn().expect("the server starts");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = std::fs::read_to_string(root.join("stderr.log")).unwrap_or_default();
-            if let Some(at) = log.find("listening on http://") {
-                let address: String = log[at + 20..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                return Self {
-                    child,
-                    base: format!("http://{address}"),
-                    root: root.to_owned(),
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Self::listening(child, root)
     }
 
     pub fn pid(&self) -> u32 {
@@ -230,7 +211,13 @@ impl ServerProcess {
             .stdout(std::fs::File::create(root.join("stdout.log")).expect("stdout file"))
             .stderr(std::fs::File::create(root.join("stderr.log")).expect("stderr file"))
             .stdin(Stdio::null());
-        let mut child = command.spawn().expect("the server starts");
+        let child = command.spawn().expect("the server starts");
+        Self::listening(child, root)
+    }
+
+    /// Waits (60 s at most) until the server started in `root` says where it listens; fails
+    /// at once if it exits first.
+    fn listening(mut child: Child, root: &Path) -> Self {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let log = std::fs::read_to_string(root.join("stderr.log")).unwrap_or_default();

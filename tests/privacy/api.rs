@@ -172,18 +172,8 @@ pub async fn errors(probe: &Probe, key: &str, text: &str) {
 async fn wait_idle(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let health: Value = common::client()
-            .get(format!("{base}/health"))
-            .send()
+        let model = common::model_health_at(base, MODEL)
             .await
-            .expect("health")
-            .json()
-            .await
-            .expect("json");
-        let model = health["models"]
-            .as_array()
-            .and_then(|models| models.iter().find(|m| m["id"] == MODEL))
-            .cloned()
             .expect("the model");
         if model["in_flight"] == 0 {
             assert_eq!(model["cancelled"], 1, "the dropped stream was cancelled");
