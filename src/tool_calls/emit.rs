@@ -45,7 +45,7 @@ impl Emitter {
 
     /// Whether `call` was offered and its arguments pass the validator.
     pub(super) fn accepts(&self, call: &Call) -> bool {
-        self.offered.iter().any(|name| *name == call.name)
+        self.offered.contains(&call.name)
             && (self.validator)(&call.name, &call.arguments)
     }
 

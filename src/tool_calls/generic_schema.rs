@@ -156,3 +156,76 @@ pub fn generic_system_prompt(tools_json: &str) -> String {
          {{\"response\": \"...\"}}."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools() -> Vec<(String, Value)> {
+        let weather = serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"]
+        });
+        vec![
+            ("get_weather".to_owned(), weather),
+            ("now".to_owned(), Value::Null),
+        ]
+    }
+
+    #[test]
+    fn required_lists_only_calls_one_unless_parallel() {
+        let schema = generic_schema(&tools(), &GenericMode::Required { parallel: false });
+        let list = &schema["properties"]["tool_calls"];
+        assert_eq!(schema["required"], serde_json::json!(["tool_calls"]));
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            (list["minItems"].as_u64(), list["maxItems"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let items = &list["items"]["anyOf"];
+        assert_eq!(items[0]["properties"]["name"]["const"], "get_weather");
+        assert_eq!(items[0]["properties"]["arguments"], tools()[0].1);
+        assert_eq!(items[1]["properties"]["arguments"]["type"], "object");
+        assert_eq!(
+            items[1]["required"],
+            serde_json::json!(["name", "arguments"])
+        );
+
+        let parallel = generic_schema(&tools(), &GenericMode::Required { parallel: true });
+        assert!(parallel["properties"]["tool_calls"]
+            .get("maxItems")
+            .is_none());
+    }
+
+    #[test]
+    fn auto_offers_calls_or_a_response() {
+        let mode = GenericMode::Auto {
+            parallel: true,
+            response: None,
+        };
+        let schema = generic_schema(&tools(), &mode);
+        let options = &schema["anyOf"];
+        assert!(options[0]["properties"]["tool_calls"].is_object());
+        assert_eq!(options[1]["properties"]["response"]["type"], "string");
+        assert_eq!(options[1]["required"], serde_json::json!(["response"]));
+
+        let reply =
+            serde_json::json!({"type": "object", "properties": {"ok": {"type": "boolean"}}});
+        let mode = GenericMode::Auto {
+            parallel: false,
+            response: Some(reply.clone()),
+        };
+        assert_eq!(
+            generic_schema(&tools(), &mode)["anyOf"][1]["properties"]["response"],
+            reply
+        );
+    }
+
+    #[test]
+    fn system_prompt_lists_the_tools_and_the_envelope() {
+        let prompt = generic_system_prompt(r#"[{"type":"function"}]"#);
+        assert!(prompt.contains(r#"[{"type":"function"}]"#));
+        assert!(prompt.contains("`tool_calls`") && prompt.contains("`response`"));
+    }
+}

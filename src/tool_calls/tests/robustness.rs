@@ -133,3 +133,14 @@ fn many_valid_calls_in_one_push_do_not_recurse() {
     let parsed = hostile(ToolFormat::Llama3Json, &one.repeat(20_000));
     assert_eq!(parsed.calls.len(), 20_000);
 }
+
+#[test]
+fn a_list_with_one_bad_call_is_content_whole() {
+    let mistral = "[TOOL_CALLS][{\"name\": \"search\", \"arguments\": {}}, {\"name\": \"rm_rf\", \"arguments\": {}}]";
+    let parsed = same_however_split(ToolFormat::Mistral, OFF, mistral);
+    assert_eq!((parsed.content.as_str(), parsed.calls.len()), (mistral, 0));
+    let generic = "{\"tool_calls\": [{\"name\": \"search\", \"arguments\": {}}, {\"name\": \"search\", \"arguments\": {\"q\": \"refuse\"}}]}";
+    let parsed = same_however_split(ToolFormat::Generic, OFF, generic);
+    assert_eq!(parsed.calls.len(), 0);
+    assert!(parsed.content.starts_with("{\"tool_calls\": [{"));
+}
