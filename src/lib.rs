@@ -21,6 +21,7 @@ mod router;
 mod state;
 mod storage;
 pub mod telemetry;
+mod tool_calls;
 mod transport;
 mod web;
 
