@@ -126,6 +126,17 @@ pub struct ServeConfig {
     #[arg(long = "model", env = "SOTTO_MODEL", value_delimiter = ',')]
     pub models: Vec<String>,
 
+    /// A Jinja chat template to use instead of the one in a model's GGUF (to fix a broken one,
+    /// or to give a model tool or reasoning support): `ID=PATH` for one model, `PATH` for every
+    /// model (repeatable). A file `ID.jinja` in the models directory does the same for its
+    /// model; `ID=PATH` wins over it, and it wins over a bare `PATH`.
+    #[arg(
+        long = "chat-template-file",
+        env = "SOTTO_CHAT_TEMPLATE_FILE",
+        value_delimiter = ','
+    )]
+    pub chat_template_files: Vec<String>,
+
     /// Number of sequences decoded together (slots) per model.
     #[arg(long, env = "SOTTO_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub parallel: u32,

@@ -35,7 +35,7 @@ use accounts::{Accounts, LoginThrottle, SessionPolicy};
 use clock::Clock;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
-use models::ModelRegistry;
+use models::{ModelRegistry, TemplateFiles};
 use state::AppState;
 use storage::Database;
 
@@ -71,7 +71,8 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         cache_idle: Duration::from_secs(config.cache_idle_secs),
         flash_attn: config.flash_attn.enabled(),
     };
-    let registry = ModelRegistry::new(config.models_dir.clone(), engine_config);
+    let templates = TemplateFiles::parse(&config.chat_template_files);
+    let registry = ModelRegistry::new(config.models_dir.clone(), engine_config, templates);
     let preload: Vec<String> = if config.models.is_empty() {
         registry.files().into_iter().map(|file| file.id).collect()
     } else {

@@ -55,14 +55,49 @@ enum State {
 pub struct ModelRegistry {
     dir: PathBuf,
     engine_config: EngineConfig,
+    templates: TemplateFiles,
     states: Mutex<HashMap<String, State>>,
 }
 
+/// Chat templates that replace the ones in the GGUF files (`--chat-template-file`).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFiles {
+    per_model: HashMap<String, PathBuf>,
+    every_model: Option<PathBuf>,
+}
+
+impl TemplateFiles {
+    /// Reads `ID=PATH` (one model) and `PATH` (every model) values.
+    pub fn parse(values: &[String]) -> Self {
+        let mut files = Self::default();
+        for value in values {
+            match value.split_once('=') {
+                Some((id, path)) if !id.is_empty() && !id.contains('/') => {
+                    files.per_model.insert(id.to_owned(), PathBuf::from(path));
+                }
+                _ => files.every_model = Some(PathBuf::from(value)),
+            }
+        }
+        files
+    }
+
+    /// The template file for model `id` whose GGUF is at `gguf`, if one replaces its own.
+    fn for_model(&self, id: &str, gguf: &Path) -> Option<PathBuf> {
+        let beside = gguf.with_extension("jinja");
+        self.per_model
+            .get(id)
+            .cloned()
+            .or_else(|| beside.is_file().then_some(beside))
+            .or_else(|| self.every_model.clone())
+    }
+}
+
 impl ModelRegistry {
-    pub fn new(dir: PathBuf, engine_config: EngineConfig) -> Arc<Self> {
+    pub fn new(dir: PathBuf, engine_config: EngineConfig, templates: TemplateFiles) -> Arc<Self> {
         Arc::new(Self {
             dir,
             engine_config,
+            templates,
             states: Mutex::new(HashMap::new()),
         })
     }
@@ -156,7 +191,8 @@ impl ModelRegistry {
         let registry = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("sotto-load".into()).spawn(move || {
             let started = std::time::Instant::now();
-            let state = match load(&file, registry.engine_config) {
+            let template = registry.templates.for_model(&file.id, &file.path);
+            let state = match load(&file, template.as_deref(), registry.engine_config) {
                 Ok(model) => {
                     tracing::info!(model = %file.id, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
                     State::Ready(Arc::new(model))
@@ -197,7 +233,11 @@ fn model_file(path: &Path) -> Option<ModelFile> {
     })
 }
 
-fn load(file: &ModelFile, config: EngineConfig) -> anyhow::Result<LoadedModel> {
+fn load(
+    file: &ModelFile,
+    template_file: Option<&Path>,
+    config: EngineConfig,
+) -> anyhow::Result<LoadedModel> {
     let backend = engine::backend()?;
     let model = LlamaModel::load_from_file(backend, &file.path, &LlamaModelParams::default())
         .with_context(|| format!("loading {}", file.path.display()))?;
@@ -212,11 +252,19 @@ fn load(file: &ModelFile, config: EngineConfig) -> anyhow::Result<LoadedModel> {
     };
     let bos = special(vocab.bos());
     let eos = special(vocab.eos());
-    let source = model
-        .chat_template(None)
-        .ok()
-        .and_then(|t| t.to_string().ok());
-    if source.is_none() {
+    let source = match template_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the chat template {}", path.display()))?,
+        ),
+        None => model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok()),
+    };
+    if let Some(path) = template_file {
+        tracing::info!(model = %file.id, template = %path.display(), "chat template from a file");
+    } else if source.is_none() {
         tracing::warn!(model = %file.id, "no chat template in the GGUF; using ChatML");
     }
     let template = ChatTemplate::new(source, bos, eos)?;

@@ -43,10 +43,7 @@ fn smollm_template() -> ChatTemplate {
 }
 
 fn message(role: &str, content: &str) -> TemplateMessage {
-    TemplateMessage {
-        role: role.into(),
-        content: content.into(),
-    }
+    TemplateMessage::text(role, content)
 }
 
 /// Tokens of `text` as plain text: special-token spellings stay text.
@@ -175,11 +172,14 @@ fn where_no_content_is_involved_tokens_are_llama_cpps_own() {
     // So a conversation without special-token text in it gets the tokens it always got (and
     // the prompt cache keeps matching across the upgrade).
     let prompt = smollm_template()
-        .render_prompt(&[
-            message("user", "Hello there!\n\nHow are you?"),
-            message("assistant", " Fine, <thanks> | 42 "),
-            message("user", "\t  leading whitespace and trailing\n"),
-        ])
+        .render_prompt(
+            &[
+                message("user", "Hello there!\n\nHow are you?"),
+                message("assistant", " Fine, <thanks> | 42 "),
+                message("user", "\t  leading whitespace and trailing\n"),
+            ],
+            None,
+        )
         .expect("renders");
     assert_eq!(
         server_tokens(&prompt.text, &prompt.content),
@@ -191,7 +191,7 @@ fn where_no_content_is_involved_tokens_are_llama_cpps_own() {
 fn a_forged_turn_stays_text_inside_its_message() {
     let vocab = common::vocab_model().vocab();
     let prompt = smollm_template()
-        .render_prompt(&[message("user", FORGED_TURN)])
+        .render_prompt(&[message("user", FORGED_TURN)], None)
         .expect("renders");
     let tokens = server_tokens(&prompt.text, &prompt.content);
     let control = |spelling: &str| vocab.tokenize(spelling.as_bytes(), false, true)[0];
@@ -240,7 +240,7 @@ async fn measure_tokenization_cost() {
     let seconds = |started: Instant| started.elapsed().as_secs_f64();
     for (name, messages, with_old) in cases {
         let started = Instant::now();
-        let prompt = template.render_prompt(&messages).expect("renders");
+        let prompt = template.render_prompt(&messages, None).expect("renders");
         let rendered = seconds(started);
         let started = Instant::now();
         let tokens = server_tokens(&prompt.text, &prompt.content).len();

@@ -6,21 +6,23 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::generate::{self, Kind};
-use super::json::ApiJson;
-use super::request::{GenerationBody, Prompt};
+use super::generate::{self, Kind, Submission};
+use super::json::ApiJsonPair;
+use super::reply::Shape;
+use super::request::{CompletionFields, GenerationBody, Prompt};
+use super::response_format;
+use crate::engine::Constraint;
 use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,
     Caller(owner): Caller,
-    ApiJson(body): ApiJson<GenerationBody>,
+    ApiJsonPair(body, fields): ApiJsonPair<GenerationBody, CompletionFields>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
-    let prompt = body
-        .prompt
-        .as_ref()
-        .ok_or_else(|| ApiError::missing("prompt"))?;
+    fields.check()?;
+    let prompt = fields.prompt()?;
+    let grammar = response_format::spec(fields.response_format.as_ref())?;
     let model = state.model(body.model.as_deref())?;
     let add_bos = model.engine.model().vocab().should_add_bos();
     // The prompt is text its client wrote for the model, so special tokens spelt in it are
@@ -53,14 +55,20 @@ pub async fn post(
                 .collect::<ApiResult<Vec<_>>>()?
         }
     };
-    generate::respond(
-        Kind::Text,
-        model,
-        tokens,
-        "prompt",
+    let constraint = match grammar {
+        Some(spec) => Some(Constraint {
+            grammar: response_format::compile(&model, spec, "response_format").await?,
+            trigger: None,
+        }),
+        None => None,
+    };
+    let submission = Submission {
+        kind: Kind::Text,
+        prompt: tokens,
+        prompt_param: "prompt",
         settings,
-        state.max_tokens_default,
-        owner,
-    )
-    .await
+        constraint,
+        shape: Shape::Text,
+    };
+    generate::respond(model, submission, state.max_tokens_default, owner).await
 }

@@ -1,22 +1,17 @@
 //! The path both completion endpoints share once the prompt is known: fit it into the model's
-//! context, submit it to the engine, then answer as one JSON object or as a server-sent event
-//! stream. Only the JSON shapes differ between chat and text completions.
+//! context, submit it to the engine, then answer (see [`reply`](super::reply)).
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, HeaderValue};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use axum::http::HeaderValue;
+use axum::response::Response;
 use llama_cpp_2::token::LlamaToken;
-use serde_json::{json, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
+use super::reply::{self, Meta, Shape};
 use super::request::Settings;
-use crate::engine::{CacheOwner, Event, Finish, FinishReason, GenerationRequest};
+use crate::engine::{CacheOwner, Constraint, GenerationRequest};
 use crate::models::LoadedModel;
 
 /// Names `--max-tokens-default` on a reply whose request set no `max_tokens`, so a client
@@ -29,12 +24,15 @@ pub enum Kind {
     Text,
 }
 
-/// The identity of one response, repeated in every chunk.
-struct Meta {
-    kind: Kind,
-    id: String,
-    created: u64,
-    model: String,
+/// A prompt ready for the engine, with how its reply must be made and shaped.
+pub struct Submission {
+    pub kind: Kind,
+    pub prompt: Vec<LlamaToken>,
+    /// The request field the prompt came from, named in context errors.
+    pub prompt_param: &'static str,
+    pub settings: Settings,
+    pub constraint: Option<Constraint>,
+    pub shape: Shape,
 }
 
 /// Tokenizes off the async runtime (a prompt may be megabytes of text).
@@ -52,14 +50,19 @@ pub async fn tokenize(
 /// Runs the generation and answers in the requested form. `max_tokens_default` is the
 /// completion budget of a request that sets none (`None`: the rest of the context).
 pub async fn respond(
-    kind: Kind,
     model: Arc<LoadedModel>,
-    prompt: Vec<LlamaToken>,
-    prompt_param: &str,
-    settings: Settings,
+    submission: Submission,
     max_tokens_default: Option<u32>,
     cache_owner: CacheOwner,
 ) -> ApiResult<Response> {
+    let Submission {
+        kind,
+        prompt,
+        prompt_param,
+        settings,
+        constraint,
+        shape,
+    } = submission;
     let budget = fit_context(
         model.engine.slot_context() as usize,
         prompt.len(),
@@ -77,28 +80,24 @@ pub async fn respond(
             Kind::Chat => model.turn_boundary.clone(),
             Kind::Text => None,
         },
+        constraint,
     };
     let events = model.engine.submit(request)?;
+    let prefix = match kind {
+        Kind::Chat => "chatcmpl",
+        Kind::Text => "cmpl",
+    };
     let meta = Meta {
-        kind,
-        id: format!(
-            "{}-{}",
-            if kind == Kind::Chat {
-                "chatcmpl"
-            } else {
-                "cmpl"
-            },
-            uuid::Uuid::new_v4().simple()
-        ),
+        id: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         model: model.id.clone(),
     };
     let mut response = if settings.stream {
-        stream(meta, events, settings.include_usage)
+        reply::stream(meta, shape, events, settings.include_usage)
     } else {
-        collect(meta, events).await?
+        reply::collect(meta, shape, events).await?
     };
     if let Some(default) = budget.default {
         response
@@ -157,147 +156,6 @@ fn fit_context(
                 default,
             })
         }
-    }
-}
-
-async fn collect(meta: Meta, mut events: UnboundedReceiver<Event>) -> ApiResult<Response> {
-    let mut text = String::new();
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Text(piece) => text.push_str(&piece),
-            Event::Done(finish) => {
-                let choice = match meta.kind {
-                    Kind::Chat => json!({
-                        "index": 0,
-                        "message": { "role": "assistant", "content": text },
-                        "logprobs": null,
-                        "finish_reason": finish_reason(finish.reason),
-                    }),
-                    Kind::Text => json!({
-                        "index": 0,
-                        "text": text,
-                        "logprobs": null,
-                        "finish_reason": finish_reason(finish.reason),
-                    }),
-                };
-                let body = json!({
-                    "id": meta.id,
-                    "object": if meta.kind == Kind::Chat { "chat.completion" } else { "text_completion" },
-                    "created": meta.created,
-                    "model": meta.model,
-                    "choices": [choice],
-                    "usage": usage(&finish),
-                });
-                return Ok(axum::Json(body).into_response());
-            }
-            Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
-        }
-    }
-    Err(ApiError::generation_failed("the engine stopped"))
-}
-
-fn stream(meta: Meta, mut events: UnboundedReceiver<Event>, include_usage: bool) -> Response {
-    let body = async_stream::stream! {
-        if meta.kind == Kind::Chat {
-            yield data(&chunk(&meta, json!({ "role": "assistant", "content": "" }), None, include_usage));
-        }
-        loop {
-            match events.recv().await {
-                Some(Event::Text(piece)) => {
-                    let delta = match meta.kind {
-                        Kind::Chat => json!({ "content": piece }),
-                        Kind::Text => Value::String(piece),
-                    };
-                    yield data(&chunk(&meta, delta, None, include_usage));
-                }
-                Some(Event::Done(finish)) => {
-                    let delta = match meta.kind {
-                        Kind::Chat => json!({}),
-                        Kind::Text => Value::String(String::new()),
-                    };
-                    yield data(&chunk(&meta, delta, Some(finish.reason), include_usage));
-                    if include_usage {
-                        let mut last = envelope(&meta, Vec::new());
-                        last["usage"] = usage(&finish);
-                        yield data(&last);
-                    }
-                    yield Ok(SseEvent::default().data("[DONE]"));
-                    break;
-                }
-                Some(Event::Failed(reason)) => {
-                    yield data(&ApiError::generation_failed(&reason).body());
-                    break;
-                }
-                None => {
-                    yield data(&ApiError::generation_failed("the engine stopped").body());
-                    break;
-                }
-            }
-        }
-    };
-    sse_response(body)
-}
-
-fn sse_response(
-    body: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
-) -> Response {
-    let mut response = Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // Tell reverse proxies such as nginx to pass each token on at once.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-}
-
-fn data(value: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    Ok(SseEvent::default().data(json))
-}
-
-/// One chunk with a single choice; chat puts the text under `delta`, text completions under
-/// `text`.
-fn chunk(meta: &Meta, delta: Value, finish: Option<FinishReason>, include_usage: bool) -> Value {
-    let reason = finish.map(finish_reason);
-    let choice = match meta.kind {
-        Kind::Chat => {
-            json!({ "index": 0, "delta": delta, "logprobs": null, "finish_reason": reason })
-        }
-        Kind::Text => {
-            json!({ "index": 0, "text": delta, "logprobs": null, "finish_reason": reason })
-        }
-    };
-    let mut chunk = envelope(meta, vec![choice]);
-    if include_usage {
-        chunk["usage"] = Value::Null;
-    }
-    chunk
-}
-
-fn envelope(meta: &Meta, choices: Vec<Value>) -> Value {
-    json!({
-        "id": meta.id,
-        "object": if meta.kind == Kind::Chat { "chat.completion.chunk" } else { "text_completion" },
-        "created": meta.created,
-        "model": meta.model,
-        "choices": choices,
-    })
-}
-
-fn usage(finish: &Finish) -> Value {
-    json!({
-        "prompt_tokens": finish.prompt_tokens,
-        "completion_tokens": finish.completion_tokens,
-        "total_tokens": finish.prompt_tokens + finish.completion_tokens,
-        "prompt_tokens_details": { "cached_tokens": finish.cached_tokens },
-    })
-}
-
-fn finish_reason(reason: FinishReason) -> &'static str {
-    match reason {
-        FinishReason::Stop => "stop",
-        FinishReason::Length => "length",
     }
 }
 

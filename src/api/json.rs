@@ -10,36 +10,40 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-pub struct ApiJson<T>(pub T);
+/// One body read as two types: the fields both completion endpoints share, and the endpoint's
+/// own. Each type's errors name their field by its path in the body.
+pub struct ApiJsonPair<A, B>(pub A, pub B);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+impl<S, A, B> FromRequest<S> for ApiJsonPair<A, B>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    A: DeserializeOwned,
+    B: DeserializeOwned,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let limit = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(usize::MAX, |limit| limit.0);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::body_too_large(limit)
-                } else {
-                    ApiError::invalid_json("The request body could not be read.")
-                }
-            })?;
-        parse(&bytes).map(ApiJson)
+        let bytes = read_body(request, state).await?;
+        Ok(ApiJsonPair(parse(&bytes)?, parse(&bytes)?))
     }
 }
 
-/// Refuses a body that does not say it is JSON (`application/json`, or a `+json` type) with 415,
-/// before anything reads it. Browsers send `text/plain`, form and multipart bodies to other
-/// origins without a CORS preflight; those never reach the model.
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(usize::MAX, |limit| limit.0);
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::body_too_large(limit)
+            } else {
+                ApiError::invalid_json("The request body could not be read.")
+            }
+        })
+}
+
 pub async fn require_json(request: Request, next: Next) -> Response {
     let is_json = request
         .headers()

@@ -8,7 +8,11 @@ pub mod error;
 mod generate;
 pub mod json;
 pub mod models;
+mod reply;
 mod request;
+mod response;
+mod response_format;
+mod tool_use;
 
 use std::time::Duration;
 

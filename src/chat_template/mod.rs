@@ -19,10 +19,46 @@ const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['
 
 const TEMPLATE_NAME: &str = "chat";
 
+/// One message as the template sees it. Tool fields are left out when absent, as templates
+/// test them with `is defined`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateMessage {
     pub role: String,
     pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<TemplateToolCall>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl TemplateMessage {
+    pub fn text(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: None,
+            tool_call_id: None,
+            name: None,
+        }
+    }
+}
+
+/// A call an assistant message made, in OpenAI's shape, with its arguments as a JSON object:
+/// templates print them with `tojson`, which would quote a string once more.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: TemplateFunction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateFunction {
+    pub name: String,
+    pub arguments: serde_json::Value,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,14 +112,20 @@ impl ChatTemplate {
         &self.source
     }
 
-    /// The prompt for `messages`, ending with the assistant's turn opened.
-    fn render(&self, messages: &[TemplateMessage]) -> Result<String, TemplateError> {
+    /// The prompt for `messages`, ending with the assistant's turn opened. `tools` (OpenAI's
+    /// tool definitions) go to the template's own `tools` variable, as the model was trained.
+    fn render(
+        &self,
+        messages: &[TemplateMessage],
+        tools: Option<&[serde_json::Value]>,
+    ) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|_| TemplateError::Render)?;
         let context = minijinja::context! {
             messages => messages,
+            tools => tools,
             add_generation_prompt => true,
             bos_token => self.bos_token,
             eos_token => self.eos_token,
@@ -101,9 +143,13 @@ impl ChatTemplate {
 
 impl ChatTemplate {
     /// The prompt for `messages` and where their contents are in it (see [`prompt`]).
-    pub fn render_prompt(&self, messages: &[TemplateMessage]) -> Result<ChatPrompt, TemplateError> {
-        let rendered = self.render(messages)?;
-        let marked = self.render(&self.markers.mark(messages))?;
+    pub fn render_prompt(
+        &self,
+        messages: &[TemplateMessage],
+        tools: Option<&[serde_json::Value]>,
+    ) -> Result<ChatPrompt, TemplateError> {
+        let rendered = self.render(messages, tools)?;
+        let marked = self.render(&self.markers.mark(messages), tools)?;
         let segments = self
             .markers
             .segments(&marked, messages.len())
@@ -115,14 +161,9 @@ impl ChatTemplate {
     /// (ChatML: `<|im_end|>\n<|im_start|>user\n`), found by rendering a short conversation
     /// with marked contents; `None` unless the template shows each content once, in order.
     pub fn turn_boundary(&self) -> Option<String> {
-        let conversation =
-            [("user", "first"), ("assistant", "reply"), ("user", "next")].map(|(role, content)| {
-                TemplateMessage {
-                    role: role.to_owned(),
-                    content: content.to_owned(),
-                }
-            });
-        let marked = self.render(&self.markers.mark(&conversation)).ok()?;
+        let conversation = [("user", "first"), ("assistant", "reply"), ("user", "next")]
+            .map(|(role, content)| TemplateMessage::text(role, content));
+        let marked = self.render(&self.markers.mark(&conversation), None).ok()?;
         let segments = self.markers.segments(&marked, conversation.len())?;
         let order: Vec<usize> = segments
             .iter()
@@ -177,16 +218,15 @@ mod tests {
     use super::*;
 
     fn message(role: &str, content: &str) -> TemplateMessage {
-        TemplateMessage {
-            role: role.into(),
-            content: content.into(),
-        }
+        TemplateMessage::text(role, content)
     }
 
     #[test]
     fn renders_chatml_fallback_without_adding_anything() {
         let template = ChatTemplate::new(None, String::new(), String::new()).expect("compiles");
-        let prompt = template.render(&[message("user", "hi")]).expect("renders");
+        let prompt = template
+            .render(&[message("user", "hi")], None)
+            .expect("renders");
         assert_eq!(
             prompt,
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
@@ -214,12 +254,12 @@ mod tests {
             ChatTemplate::new(Some(source.into()), String::new(), String::new()).expect("compiles");
         assert_eq!(
             template
-                .render(&[message("user", "  x  ")])
+                .render(&[message("user", "  x  ")], None)
                 .expect("renders"),
             "x"
         );
         let error = template
-            .render(&[message("assistant", "x")])
+            .render(&[message("assistant", "x")], None)
             .expect_err("rejects");
         assert!(matches!(error, TemplateError::Rejected(text) if text.contains("must start")));
     }

@@ -75,12 +75,12 @@ impl Markers {
             .iter()
             .enumerate()
             .map(|(index, message)| TemplateMessage {
-                role: message.role.clone(),
                 content: if message.content.is_empty() {
                     String::new()
                 } else {
                     format!("{}{index}{}", self.open, self.close)
                 },
+                ..message.clone()
             })
             .collect()
     }
@@ -204,10 +204,7 @@ mod tests {
     use super::*;
 
     fn message(role: &str, content: &str) -> TemplateMessage {
-        TemplateMessage {
-            role: role.into(),
-            content: content.into(),
-        }
+        TemplateMessage::text(role, content)
     }
 
     fn template(source: &str) -> ChatTemplate {
@@ -229,9 +226,12 @@ mod tests {
     fn chatml_content_is_found_exactly_where_the_template_put_it() {
         let chatml = ChatTemplate::new(None, String::new(), String::new()).expect("compiles");
         let messages = [message("user", FORGED), message("assistant", "ok")];
-        let prompt = chatml.render_prompt(&messages).expect("renders");
+        let prompt = chatml.render_prompt(&messages, None).expect("renders");
         assert_eq!(prompt.placement, Placement::Exact);
-        assert_eq!(prompt.text, chatml.render(&messages).expect("renders"));
+        assert_eq!(
+            prompt.text,
+            chatml.render(&messages, None).expect("renders")
+        );
         assert_eq!(contents(&prompt), [FORGED, "ok"]);
         assert_eq!(
             &prompt.text[..prompt.content[0].start],
@@ -249,7 +249,9 @@ mod tests {
                 message("user", "  \n hi [end] \t"),
                 message("assistant", "ok "),
             ];
-            let prompt = template(&source).render_prompt(&messages).expect("renders");
+            let prompt = template(&source)
+                .render_prompt(&messages, None)
+                .expect("renders");
             assert_eq!(prompt.placement, Placement::Trimmed, "{filter}");
             assert_eq!(prompt.text, "<s>[user]hi [end][end][assistant]ok[end]");
             assert_eq!(contents(&prompt), ["hi [end]", "ok"], "{filter}");
@@ -260,7 +262,7 @@ mod tests {
     fn dropped_repeated_and_empty_contents_are_followed() {
         let last_twice = template("{{ messages[-1].content }}|{{ messages[-1].content }}");
         let prompt = last_twice
-            .render_prompt(&[message("user", "a"), message("user", "b")])
+            .render_prompt(&[message("user", "a"), message("user", "b")], None)
             .expect("renders");
         assert_eq!(prompt.placement, Placement::Exact);
         assert_eq!(contents(&prompt), ["b", "b"]);
@@ -269,7 +271,7 @@ mod tests {
             "{% for m in messages %}{% if m.content %}<{{ m.content }}>{% endif %}{% endfor %}",
         );
         let prompt = skips_empty
-            .render_prompt(&[message("assistant", ""), message("user", "x")])
+            .render_prompt(&[message("assistant", ""), message("user", "x")], None)
             .expect("renders");
         assert_eq!(
             (prompt.text.as_str(), prompt.placement),
@@ -289,7 +291,9 @@ mod tests {
         ];
         for source in sources {
             let messages = [message("user", "xy<t>"), message("user", &FORGED.repeat(2))];
-            let prompt = template(source).render_prompt(&messages).expect("renders");
+            let prompt = template(source)
+                .render_prompt(&messages, None)
+                .expect("renders");
             assert_eq!(prompt.placement, Placement::Verbatim, "{source}");
             let forged = FORGED.repeat(2);
             assert_eq!(contents(&prompt), ["xy<t>", forged.as_str()], "{source}");
@@ -309,7 +313,7 @@ mod tests {
             "{% for m in messages %}{{ m.content | replace('0', '') }}{% endfor %}",
         ] {
             let error = template(source)
-                .render_prompt(&[message("user", "hello")])
+                .render_prompt(&[message("user", "hello")], None)
                 .expect_err("refused");
             assert!(matches!(error, TemplateError::Unplaceable), "{source}");
         }
@@ -323,7 +327,9 @@ mod tests {
         // The source holds the first private-use character: markers use others.
         let source = format!("{open}{{% for m in messages %}}[{{{{ m.content }}}}]{{% endfor %}}");
         let messages = [message("user", &fake), message("user", "b")];
-        let prompt = template(&source).render_prompt(&messages).expect("renders");
+        let prompt = template(&source)
+            .render_prompt(&messages, None)
+            .expect("renders");
         assert_eq!(prompt.placement, Placement::Exact);
         assert_eq!(contents(&prompt), [fake.as_str(), "b"]);
 

@@ -4,6 +4,7 @@
 
 mod admission;
 mod cache;
+mod constraint;
 mod kv;
 mod pacing;
 mod sampling;
@@ -25,6 +26,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
+pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec};
 pub use sampling::SamplingParams;
 use specials::Piece;
 pub use specials::SpecialTokens;
@@ -64,6 +66,8 @@ pub struct GenerationRequest {
     /// idle engine decodes these into the cached slot, so the next turn prefills only its
     /// new message.
     pub next_turn: Option<Arc<[LlamaToken]>>,
+    /// A grammar the reply must follow (structured output, tool calls).
+    pub constraint: Option<Constraint>,
 }
 
 /// What the engine reports for a generation, in order: text pieces, then one `Done` or `Failed`.
@@ -250,6 +254,15 @@ impl Engine {
             plain,
             add_bos,
         )
+    }
+
+    /// Whether `text` holds the spelling of one of the model's special tokens.
+    pub fn spells_special_token(&self, text: &str) -> bool {
+        self.inner
+            .specials
+            .split(text.as_bytes(), &[])
+            .iter()
+            .any(|piece| matches!(piece, Piece::Token(_)))
     }
 
     pub fn model(&self) -> &LlamaModel {

@@ -1,5 +1,17 @@
-//! The request body shared by `/v1/chat/completions` and `/v1/completions`, and its
-//! validation into engine settings. Each check names the field it rejects.
+//! The request bodies of `/v1/chat/completions` and `/v1/completions`, and their validation
+//! into engine settings. Each check names the field it rejects.
+//!
+//! A body is read twice: once as the fields both endpoints share ([`GenerationBody`]), once as
+//! its endpoint's own ([`ChatFields`], [`CompletionFields`]). Each endpoint's type also lists the
+//! other's fields, so one sent to the wrong endpoint is named in an error, never ignored.
+
+mod chat;
+mod completion;
+mod tools;
+
+pub use chat::{ChatFields, ReasoningFormat};
+pub use completion::{CompletionFields, Prompt};
+pub use tools::{ToolChoice, ToolSet};
 
 use std::collections::HashMap;
 
@@ -8,7 +20,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use crate::chat_template::TemplateMessage;
 use crate::engine::SamplingParams;
 
 /// Most stop sequences per request.
@@ -17,8 +28,6 @@ const MAX_STOPS: usize = 16;
 #[derive(Debug, Deserialize)]
 pub struct GenerationBody {
     pub model: Option<String>,
-    pub messages: Option<Vec<Message>>,
-    pub prompt: Option<Prompt>,
     pub max_tokens: Option<u32>,
     pub max_completion_tokens: Option<u32>,
     pub temperature: Option<f32>,
@@ -38,15 +47,8 @@ pub struct GenerationBody {
     #[serde(default, rename = "user")]
     pub _user: serde::de::IgnoredAny,
     // OpenAI fields this server does not implement: refused clearly when set, not ignored.
-    pub tools: Option<Value>,
-    pub tool_choice: Option<Value>,
-    pub functions: Option<Value>,
-    pub response_format: Option<Value>,
     pub logprobs: Option<Value>,
     pub top_logprobs: Option<Value>,
-    pub echo: Option<bool>,
-    pub suffix: Option<Value>,
-    pub best_of: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,44 +61,6 @@ pub struct StreamOptions {
 pub enum Stop {
     One(String),
     Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: Option<Content>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    /// OpenAI's newer name for the system role.
-    Developer,
-    User,
-    Assistant,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ContentPart {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub text: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Prompt {
-    Text(String),
-    Texts(Vec<String>),
-    Tokens(Vec<u32>),
 }
 
 /// Validated settings of one request, before the model is known.
@@ -206,41 +170,6 @@ impl GenerationBody {
         })
     }
 
-    /// The chat messages for the template, checked.
-    pub fn chat_messages(&self) -> ApiResult<Vec<TemplateMessage>> {
-        let messages = self
-            .messages
-            .as_ref()
-            .ok_or_else(|| ApiError::missing("messages"))?;
-        if messages.is_empty() {
-            return Err(ApiError::invalid_value(
-                "messages",
-                "`messages` must hold at least one message.",
-            ));
-        }
-        messages
-            .iter()
-            .enumerate()
-            .map(|(index, message)| {
-                let role = match message.role {
-                    Role::System | Role::Developer => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                let content = match &message.content {
-                    None if message.role == Role::Assistant => String::new(),
-                    None => return Err(ApiError::missing(&format!("messages[{index}].content"))),
-                    Some(Content::Text(text)) => text.clone(),
-                    Some(Content::Parts(parts)) => text_of_parts(index, parts)?,
-                };
-                Ok(TemplateMessage {
-                    role: role.to_owned(),
-                    content,
-                })
-            })
-            .collect()
-    }
-
     fn stops(&self) -> ApiResult<Vec<String>> {
         let stops = match &self.stop {
             None => Vec::new(),
@@ -290,75 +219,22 @@ impl GenerationBody {
         let set = |value: &Option<Value>| {
             value
                 .as_ref()
-                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false) && v != &Value::from(0))
         };
-        if set(&self.tools) || set(&self.functions) || set(&self.tool_choice) {
-            return Err(ApiError::unsupported(
-                "tools",
-                "Tool and function calling are not supported yet.",
-            ));
-        }
-        if let Some(format) = &self.response_format {
-            if format
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|kind| kind != "text")
-            {
-                return Err(ApiError::unsupported(
-                    "response_format",
-                    "Only `response_format: {\"type\": \"text\"}` is supported.",
-                ));
-            }
-        }
-        if set(&self.logprobs) && self.logprobs != Some(Value::from(0)) {
+        if set(&self.logprobs) {
             return Err(ApiError::unsupported(
                 "logprobs",
                 "`logprobs` is not supported yet.",
             ));
         }
-        if set(&self.top_logprobs) && self.top_logprobs != Some(Value::from(0)) {
+        if set(&self.top_logprobs) {
             return Err(ApiError::unsupported(
                 "top_logprobs",
                 "`top_logprobs` is not supported yet.",
             ));
         }
-        if self.echo == Some(true) {
-            return Err(ApiError::unsupported("echo", "`echo` is not supported."));
-        }
-        if set(&self.suffix) {
-            return Err(ApiError::unsupported(
-                "suffix",
-                "`suffix` is not supported.",
-            ));
-        }
-        if self.best_of.is_some_and(|n| n != 1) {
-            return Err(ApiError::unsupported(
-                "best_of",
-                "Only `best_of: 1` is supported.",
-            ));
-        }
         Ok(())
     }
-}
-
-fn text_of_parts(index: usize, parts: &[ContentPart]) -> ApiResult<String> {
-    let mut text = String::new();
-    for (part_index, part) in parts.iter().enumerate() {
-        let param = format!("messages[{index}].content[{part_index}]");
-        if part.kind != "text" {
-            return Err(ApiError::unsupported(
-                format!("{param}.type"),
-                "Only text content parts are supported.",
-            ));
-        }
-        let part_text = part
-            .text
-            .as_deref()
-            .ok_or_else(|| ApiError::missing(&format!("{param}.text")))?;
-        // Parts are joined as written: the server inserts nothing between them.
-        text.push_str(part_text);
-    }
-    Ok(text)
 }
 
 fn in_range(name: &str, value: Option<f32>, min: f32, max: f32) -> ApiResult<Option<f32>> {

@@ -1,0 +1,300 @@
+//! Turns the engine's events into the response: one JSON object, or a server-sent event stream.
+//! A chat reply's text goes through the tool-call and reasoning parser first, so calls and
+//! thinking arrive in their own fields, never in `content`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::error::{ApiError, ApiResult};
+use super::response::{
+    AssistantMessage, ChatChoice, ChunkChoice, Completion, Delta, FunctionCall, FunctionDelta,
+    TextChoice, ToolCall, ToolCallDelta, Usage, CHAT_COMPLETION, CHAT_COMPLETION_CHUNK,
+    TEXT_COMPLETION,
+};
+use crate::engine::{Event, Finish, FinishReason};
+use crate::tool_calls::{self, StreamParser};
+
+/// The identity of one response, repeated in every chunk.
+pub struct Meta {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+}
+
+/// How the generated text becomes a reply.
+pub enum Shape {
+    /// `/v1/completions`: the text as generated.
+    Text,
+    /// `/v1/chat/completions`: through the parser.
+    Chat(StreamParser),
+}
+
+impl Meta {
+    fn completion<C>(
+        &self,
+        object: &'static str,
+        choices: Vec<C>,
+        usage: Option<Option<Usage>>,
+    ) -> Completion<C> {
+        Completion {
+            id: self.id.clone(),
+            object,
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
+}
+
+/// A chat reply being assembled from the parser's deltas.
+#[derive(Default)]
+struct ChatReply {
+    content: String,
+    reasoning: Option<String>,
+    calls: Vec<ToolCall>,
+}
+
+impl ChatReply {
+    fn add(&mut self, delta: tool_calls::Delta) {
+        match delta {
+            tool_calls::Delta::Content(text) => self.content.push_str(&text),
+            tool_calls::Delta::Reasoning(text) => {
+                self.reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
+            }
+            tool_calls::Delta::CallStart { name, .. } => self.calls.push(ToolCall {
+                id: call_id(),
+                kind: "function",
+                function: FunctionCall {
+                    name,
+                    arguments: String::new(),
+                },
+            }),
+            tool_calls::Delta::CallArguments { index, fragment } => {
+                if let Some(call) = self.calls.get_mut(index) {
+                    call.function.arguments.push_str(&fragment);
+                }
+            }
+        }
+    }
+}
+
+fn call_id() -> String {
+    format!("call_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `finish_reason` as OpenAI names it: a reply that made calls ended to have them run.
+fn finish_reason(reason: FinishReason, made_calls: bool) -> &'static str {
+    match reason {
+        FinishReason::Stop if made_calls => "tool_calls",
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+pub async fn collect(
+    meta: Meta,
+    shape: Shape,
+    mut events: UnboundedReceiver<Event>,
+) -> ApiResult<Response> {
+    let mut text = String::new();
+    let mut parser = match shape {
+        Shape::Text => None,
+        Shape::Chat(parser) => Some(parser),
+    };
+    let mut reply = ChatReply::default();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Text(piece) => match parser.as_mut() {
+                Some(parser) => parser.push(&piece).into_iter().for_each(|d| reply.add(d)),
+                None => text.push_str(&piece),
+            },
+            Event::Done(finish) => {
+                let usage = Some(Some(Usage::from(&finish)));
+                let Some(parser) = parser else {
+                    let choice = TextChoice {
+                        index: 0,
+                        text,
+                        logprobs: None,
+                        finish_reason: Some(finish_reason(finish.reason, false)),
+                    };
+                    return Ok(
+                        axum::Json(meta.completion(TEXT_COMPLETION, vec![choice], usage))
+                            .into_response(),
+                    );
+                };
+                parser.finish().into_iter().for_each(|d| reply.add(d));
+                let made_calls = !reply.calls.is_empty();
+                let choice = ChatChoice {
+                    index: 0,
+                    message: AssistantMessage {
+                        role: "assistant",
+                        content: (!(made_calls && reply.content.is_empty()))
+                            .then_some(reply.content),
+                        reasoning_content: reply.reasoning,
+                        tool_calls: reply.calls,
+                    },
+                    logprobs: None,
+                    finish_reason: finish_reason(finish.reason, made_calls),
+                };
+                return Ok(
+                    axum::Json(meta.completion(CHAT_COMPLETION, vec![choice], usage))
+                        .into_response(),
+                );
+            }
+            Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
+        }
+    }
+    Err(ApiError::generation_failed("the engine stopped"))
+}
+
+/// Chunks of a streamed chat reply: call ids are made here, when a call starts.
+struct ChatChunks {
+    ids: Vec<String>,
+}
+
+impl ChatChunks {
+    fn delta(&mut self, delta: tool_calls::Delta) -> Delta {
+        match delta {
+            tool_calls::Delta::Content(text) => Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+            tool_calls::Delta::Reasoning(text) => Delta {
+                reasoning_content: Some(text),
+                ..Delta::default()
+            },
+            tool_calls::Delta::CallStart { index, name } => {
+                let id = call_id();
+                self.ids.push(id.clone());
+                Delta {
+                    tool_calls: Some(vec![ToolCallDelta {
+                        index,
+                        id: Some(id),
+                        kind: Some("function"),
+                        function: FunctionDelta {
+                            name: Some(name),
+                            arguments: Some(String::new()),
+                        },
+                    }]),
+                    ..Delta::default()
+                }
+            }
+            tool_calls::Delta::CallArguments { index, fragment } => Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: FunctionDelta {
+                        name: None,
+                        arguments: Some(fragment),
+                    },
+                }]),
+                ..Delta::default()
+            },
+        }
+    }
+}
+
+pub fn stream(
+    meta: Meta,
+    shape: Shape,
+    mut events: UnboundedReceiver<Event>,
+    include_usage: bool,
+) -> Response {
+    // Chunks carry `usage: null` when the client asked for usage, as OpenAI's do.
+    let usage_slot = include_usage.then_some(None);
+    let chat_chunk = move |meta: &Meta, delta: Delta, finish: Option<&'static str>| {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        };
+        data(&meta.completion(CHAT_COMPLETION_CHUNK, vec![choice], usage_slot))
+    };
+    let text_chunk = move |meta: &Meta, text: String, finish: Option<&'static str>| {
+        let choice = TextChoice {
+            index: 0,
+            text,
+            logprobs: None,
+            finish_reason: finish,
+        };
+        data(&meta.completion(TEXT_COMPLETION, vec![choice], usage_slot))
+    };
+    let body = async_stream::stream! {
+        let mut parser = match shape {
+            Shape::Text => None,
+            Shape::Chat(parser) => Some(parser),
+        };
+        let mut chunks = ChatChunks { ids: Vec::new() };
+        let is_chat = parser.is_some();
+        if is_chat {
+            let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
+            yield chat_chunk(&meta, opening, None);
+        }
+        let finish: Finish = loop {
+            match events.recv().await {
+                Some(Event::Text(piece)) => match parser.as_mut() {
+                    Some(parser) => {
+                        for delta in parser.push(&piece) {
+                            yield chat_chunk(&meta, chunks.delta(delta), None);
+                        }
+                    }
+                    None => yield text_chunk(&meta, piece, None),
+                },
+                Some(Event::Done(finish)) => break finish,
+                Some(Event::Failed(reason)) => {
+                    yield data(&ApiError::generation_failed(&reason).body());
+                    return;
+                }
+                None => {
+                    yield data(&ApiError::generation_failed("the engine stopped").body());
+                    return;
+                }
+            }
+        };
+        match parser.take() {
+            Some(parser) => {
+                for delta in parser.finish() {
+                    yield chat_chunk(&meta, chunks.delta(delta), None);
+                }
+                let reason = finish_reason(finish.reason, !chunks.ids.is_empty());
+                yield chat_chunk(&meta, Delta::default(), Some(reason));
+            }
+            None => yield text_chunk(&meta, String::new(), Some(finish_reason(finish.reason, false))),
+        }
+        if include_usage {
+            let object = if is_chat { CHAT_COMPLETION_CHUNK } else { TEXT_COMPLETION };
+            yield data(&meta.completion::<ChunkChoice>(object, Vec::new(), Some(Some(Usage::from(&finish)))));
+        }
+        yield Ok(SseEvent::default().data("[DONE]"));
+    };
+    sse_response(body)
+}
+
+fn sse_response(
+    body: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+) -> Response {
+    let mut response = Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Tell reverse proxies such as nginx to pass each token on at once.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn data(value: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    Ok(SseEvent::default().data(json))
+}

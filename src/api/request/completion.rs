@@ -1,0 +1,75 @@
+//! The fields only `/v1/completions` reads: the prompt, and the legacy options it refuses.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionFields {
+    pub prompt: Option<Prompt>,
+    pub response_format: Option<Value>,
+    echo: Option<bool>,
+    suffix: Option<Value>,
+    best_of: Option<u32>,
+    // Chat's own fields.
+    messages: Option<IgnoredAny>,
+    tools: Option<IgnoredAny>,
+    tool_choice: Option<IgnoredAny>,
+    parallel_tool_calls: Option<IgnoredAny>,
+    functions: Option<IgnoredAny>,
+    function_call: Option<IgnoredAny>,
+    reasoning_format: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+}
+
+impl CompletionFields {
+    /// Refuses chat's fields and the legacy options this server does not implement.
+    pub fn check(&self) -> ApiResult<()> {
+        let chat_only = [
+            ("messages", self.messages.is_some()),
+            ("tools", self.tools.is_some()),
+            ("tool_choice", self.tool_choice.is_some()),
+            ("parallel_tool_calls", self.parallel_tool_calls.is_some()),
+            ("functions", self.functions.is_some()),
+            ("function_call", self.function_call.is_some()),
+            ("reasoning_format", self.reasoning_format.is_some()),
+        ];
+        if let Some((field, _)) = chat_only.iter().find(|(_, set)| *set) {
+            return Err(ApiError::invalid_value(
+                *field,
+                format!("`{field}` belongs to /v1/chat/completions; this endpoint takes `prompt`."),
+            ));
+        }
+        if self.echo == Some(true) {
+            return Err(ApiError::unsupported("echo", "`echo` is not supported."));
+        }
+        if self.suffix.as_ref().is_some_and(|s| !s.is_null()) {
+            return Err(ApiError::unsupported(
+                "suffix",
+                "`suffix` is not supported.",
+            ));
+        }
+        if self.best_of.is_some_and(|n| n != 1) {
+            return Err(ApiError::unsupported(
+                "best_of",
+                "Only `best_of: 1` is supported.",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn prompt(&self) -> ApiResult<&Prompt> {
+        self.prompt
+            .as_ref()
+            .ok_or_else(|| ApiError::missing("prompt"))
+    }
+}

@@ -1,0 +1,133 @@
+//! The response bodies of both completion endpoints, whole and streamed, as OpenAI shapes them.
+
+use serde::Serialize;
+
+use crate::engine::Finish;
+
+pub const CHAT_COMPLETION: &str = "chat.completion";
+pub const CHAT_COMPLETION_CHUNK: &str = "chat.completion.chunk";
+pub const TEXT_COMPLETION: &str = "text_completion";
+
+/// A whole reply (`chat.completion` or `text_completion`), or one chunk of a streamed one
+/// (`chat.completion.chunk`; a streamed text completion's chunks are `text_completion` too).
+#[derive(Debug, Serialize)]
+pub struct Completion<C> {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<C>,
+    /// Whole replies always carry it. Chunks carry `null` when the client asked for usage
+    /// (`stream_options.include_usage`), and the usage in a last chunk with no choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatChoice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    pub logprobs: Option<()>,
+    pub finish_reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssistantMessage {
+    pub role: &'static str,
+    /// `null` when the reply is only tool calls, as OpenAI sends it.
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// The arguments as JSON text, as OpenAI sends them.
+    pub arguments: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub logprobs: Option<()>,
+    pub finish_reason: Option<&'static str>,
+}
+
+/// What one chunk adds to the reply; absent fields add nothing.
+#[derive(Debug, Default, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A piece of a streamed tool call: `id`, `type` and the name come first, then `arguments`
+/// fragments under the same `index`.
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: FunctionDelta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionDelta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TextChoice {
+    pub index: u32,
+    pub text: String,
+    pub logprobs: Option<()>,
+    pub finish_reason: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PromptTokensDetails {
+    pub cached_tokens: u32,
+}
+
+impl From<&Finish> for Usage {
+    fn from(finish: &Finish) -> Self {
+        Self {
+            prompt_tokens: finish.prompt_tokens,
+            completion_tokens: finish.completion_tokens,
+            total_tokens: finish.prompt_tokens + finish.completion_tokens,
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: finish.cached_tokens,
+            },
+        }
+    }
+}
