@@ -45,8 +45,7 @@ impl Emitter {
 
     /// Whether `call` was offered and its arguments pass the validator.
     pub(super) fn accepts(&self, call: &Call) -> bool {
-        self.offered.contains(&call.name)
-            && (self.validator)(&call.name, &call.arguments)
+        self.offered.contains(&call.name) && (self.validator)(&call.name, &call.arguments)
     }
 
     /// Emits every call of a list, or if any is not acceptable, `raw` as content: a list is

@@ -27,7 +27,7 @@ pub(super) struct Llama3 {
     /// Text not yet emitted: held text, or the call so far.
     buf: Pending,
     scan: JsonScan,
-    /// How much of a call's `buf` the scan has seen.
+    /// How much of a call's `buf` the scan has seen; at the start, how much whitespace.
     scanned: usize,
 }
 
@@ -51,8 +51,9 @@ impl Llama3 {
         let rest = self.buf.rest();
         match self.state {
             State::Start => {
-                let trimmed = rest.trim_start();
+                let trimmed = rest[self.scanned..].trim_start();
                 let skipped = rest.len() - trimmed.len();
+                self.scanned = skipped;
                 if trimmed.is_empty() || (TAG.starts_with(trimmed) && trimmed != TAG) {
                     return false;
                 }

@@ -31,6 +31,9 @@ enum Phase {
 pub(super) struct ThinkSplitter {
     phase: Phase,
     held: String,
+    /// Leading whitespace bytes of `held` already seen at the start, so a long run of it is
+    /// not scanned again at every push.
+    blank: usize,
     opened_by_prompt: bool,
 }
 
@@ -43,6 +46,7 @@ impl ThinkSplitter {
                 Phase::Start
             },
             held: String::new(),
+            blank: 0,
             opened_by_prompt: starts_inside,
         }
     }
@@ -60,7 +64,8 @@ impl ThinkSplitter {
         }
         self.held.push_str(text);
         if self.phase == Phase::Start {
-            let trimmed = self.held.trim_start();
+            let trimmed = self.held[self.blank..].trim_start();
+            self.blank = self.held.len() - trimmed.len();
             if let Some(rest) = trimmed.strip_prefix(OPEN) {
                 pieces.push(Piece::Open);
                 self.held = rest.to_owned();
