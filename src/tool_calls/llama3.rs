@@ -4,8 +4,8 @@
 
 use super::emit::Emitter;
 use super::json::{parse_call, JsonScan, Step};
+use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::pending::Pending;
 use super::stream::Extract;
 
 const TAG: &str = "<|python_tag|>";

@@ -3,8 +3,8 @@
 
 use super::emit::Emitter;
 use super::json::{arguments_text, is_valid, parse_calls, Call, JsonScan, Step};
+use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::pending::Pending;
 use super::stream::Extract;
 
 const MARKER: &str = "[TOOL_CALLS]";
