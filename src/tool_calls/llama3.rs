@@ -97,6 +97,10 @@ impl Llama3 {
                 }
                 true
             }
+            State::Call if not_a_call(rest) => {
+                self.state = State::Text;
+                true
+            }
             State::Call => match self.scan.feed(&rest[self.scanned..]) {
                 Step::More => {
                     self.scanned = rest.len();
@@ -120,5 +124,29 @@ impl Llama3 {
         self.scan = JsonScan::default();
         self.scanned = 0;
         self.state = State::Call;
+    }
+}
+
+/// Keys a call object may start with.
+const FIRST_KEYS: [&str; 6] = ["name", "type", "function", "parameters", "arguments", "id"];
+
+/// Whether a bare JSON reply already shows it is data, not a call, by its first key: then it
+/// streams as content at once instead of waiting for its end. Looks at a bounded prefix only.
+fn not_a_call(call: &str) -> bool {
+    let mut end = call.len().min(64);
+    while !call.is_char_boundary(end) {
+        end -= 1;
+    }
+    let Some(body) = call[..end].strip_prefix('{') else {
+        return false;
+    };
+    let body = body.trim_start();
+    let Some(key) = body.strip_prefix('"') else {
+        return !body.is_empty() && !body.starts_with('}');
+    };
+    let key = &key[..key.len().min(12)];
+    match key.split_once('"') {
+        Some((whole, _)) => !FIRST_KEYS.contains(&whole),
+        None => !FIRST_KEYS.iter().any(|known| known.starts_with(key)),
     }
 }

@@ -69,3 +69,10 @@ fn generic_response_streams_as_it_arrives() {
     assert_eq!(parser.push("\\ude00\"}"), [Delta::Content("😀".into())]);
     assert!(parser.finish().is_empty());
 }
+
+#[test]
+fn llama3_data_reply_split_everywhere() {
+    let text = "{ \"type\": \"weather\", \"deg\": 20}{\"temperature\": 21, \"name\": \"x\"}";
+    let parsed = same_however_split(ToolFormat::Llama3Json, OFF, text);
+    assert_eq!((parsed.content.as_str(), parsed.calls.len()), (text, 0));
+}
