@@ -29,7 +29,7 @@ fn mistral_split_everywhere() {
             .len(),
         2
     );
-    let v11 = "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Rome\"}[TOOL_CALLS]nope here[ARGS]{}";
+    let v11 = "[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]{\"city\": \"Rome\"}[TOOL_CALLS]nope here[ARGS]{}";
     let parsed = same_however_split(ToolFormat::Mistral, OFF, v11);
     assert_eq!(parsed.calls, [call("get_weather", r#"{"city":"Rome"}"#)]);
     assert_eq!(parsed.content, "[TOOL_CALLS]nope here[ARGS]{}");
