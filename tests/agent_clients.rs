@@ -46,6 +46,17 @@ fn instructor_python() -> PathBuf {
     python("SOTTO_TEST_INSTRUCTOR_PYTHON", ".venv-instructor")
 }
 
+/// Reads all of `pipe` on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
 /// Runs `program script` against the shared server and fails the test with the script's whole
 /// output unless it exits 0 having printed its "N passed, 0 failed" line. Returns its stdout.
 async fn run_client(program: PathBuf, script: &str) -> String {
@@ -65,27 +76,8 @@ async fn run_client(program: PathBuf, script: &str) -> String {
         .spawn()
         .unwrap_or_else(|error| panic!("{} does not start: {error}", program.display()));
     // Read both pipes while the script runs, or a chatty script blocks on a full pipe.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
 
     // The server runs on another runtime, but polling keeps this one free for the others' tests.
     let started = Instant::now();
