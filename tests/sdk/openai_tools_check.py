@@ -7,7 +7,7 @@ model; `response_format: json_object`.
 """
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from openai import OpenAI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +34,7 @@ class City(BaseModel):
     name: str = Field(max_length=40)
     country: str = Field(max_length=40)
     population_millions: int = Field(ge=0, le=100)
-    landmarks: list[str] = Field(max_length=3)
+    landmarks: list[Annotated[str, Field(max_length=40)]] = Field(max_length=3)
 
 
 def function_tool(name: str, description: str, args: type[BaseModel]) -> dict:
