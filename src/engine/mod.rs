@@ -4,6 +4,8 @@
 
 mod admission;
 mod cache;
+mod constraint;
+mod guide;
 mod kv;
 mod pacing;
 mod sampling;
@@ -25,6 +27,9 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
+// `Grammar` is named by the tool-call grammars built on this interface.
+#[allow(unused_imports)]
+pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
 pub use sampling::SamplingParams;
 use specials::Piece;
 pub use specials::SpecialTokens;
@@ -64,6 +69,8 @@ pub struct GenerationRequest {
     /// idle engine decodes these into the cached slot, so the next turn prefills only its
     /// new message.
     pub next_turn: Option<Arc<[LlamaToken]>>,
+    /// A grammar the reply must follow (`response_format`, forced tool calls).
+    pub constraint: Option<Constraint>,
 }
 
 /// What the engine reports for a generation, in order: text pieces, then one `Done` or `Failed`.
@@ -150,6 +157,7 @@ struct Inner {
     specials: SpecialTokens,
     slot_context: u32,
     stats: Arc<EngineStats>,
+    compiler: Arc<constraint::Compiler>,
 }
 
 impl Engine {
@@ -180,6 +188,7 @@ impl Engine {
                 specials,
                 slot_context,
                 stats,
+                compiler: Arc::default(),
             }),
         })
     }
@@ -208,7 +217,7 @@ impl Engine {
             _admission: permit,
             _caller: caller,
         };
-        let command = worker::Command::Generate(job);
+        let command = worker::Command::Generate(Box::new(job));
         self.inner
             .commands
             .send(command)
