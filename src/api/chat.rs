@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::GenerationBody;
+use super::response_format;
 use crate::chat_template::{Placement, TemplateError, TemplateMessage};
 use crate::models::LoadedModel;
 use crate::state::AppState;
@@ -20,10 +21,12 @@ pub async fn post(
     Caller(owner): Caller,
     ApiJson(body): ApiJson<GenerationBody>,
 ) -> ApiResult<Response> {
-    let settings = body.settings()?;
+    let mut settings = body.settings()?;
     let messages = body.chat_messages()?;
     let model = state.model(body.model.as_deref())?;
     let tokens = prompt_tokens(&model, messages).await?;
+    settings.constraint =
+        response_format::constraint(&model, body.response_format.as_ref()).await?;
     generate::respond(
         Kind::Chat,
         model,

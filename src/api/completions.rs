@@ -9,6 +9,7 @@ use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind};
 use super::json::ApiJson;
 use super::request::{GenerationBody, Prompt};
+use super::response_format;
 use crate::state::AppState;
 
 pub async fn post(
@@ -16,7 +17,7 @@ pub async fn post(
     Caller(owner): Caller,
     ApiJson(body): ApiJson<GenerationBody>,
 ) -> ApiResult<Response> {
-    let settings = body.settings()?;
+    let mut settings = body.settings()?;
     let prompt = body
         .prompt
         .as_ref()
@@ -53,6 +54,8 @@ pub async fn post(
                 .collect::<ApiResult<Vec<_>>>()?
         }
     };
+    settings.constraint =
+        response_format::constraint(&model, body.response_format.as_ref()).await?;
     generate::respond(
         Kind::Text,
         model,

@@ -77,6 +77,7 @@ pub async fn respond(
             Kind::Chat => model.turn_boundary.clone(),
             Kind::Text => None,
         },
+        constraint: settings.constraint,
     };
     let events = model.engine.submit(request)?;
     let meta = Meta {

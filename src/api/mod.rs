@@ -9,6 +9,7 @@ mod generate;
 pub mod json;
 pub mod models;
 mod request;
+mod response_format;
 
 use std::time::Duration;
 

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
+use super::response_format::ResponseFormat;
 use crate::chat_template::TemplateMessage;
-use crate::engine::SamplingParams;
+use crate::engine::{Constraint, SamplingParams};
 
 /// Most stop sequences per request.
 const MAX_STOPS: usize = 16;
@@ -41,7 +42,7 @@ pub struct GenerationBody {
     pub tools: Option<Value>,
     pub tool_choice: Option<Value>,
     pub functions: Option<Value>,
-    pub response_format: Option<Value>,
+    pub response_format: Option<ResponseFormat>,
     pub logprobs: Option<Value>,
     pub top_logprobs: Option<Value>,
     pub echo: Option<bool>,
@@ -108,6 +109,8 @@ pub struct Settings {
     pub stream: bool,
     pub include_usage: bool,
     logit_bias: Vec<(u32, f32)>,
+    /// The grammar the reply must follow, once compiled for the model (`response_format`).
+    pub constraint: Option<Constraint>,
 }
 
 impl Settings {
@@ -203,6 +206,7 @@ impl GenerationBody {
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
             logit_bias: self.logit_biases()?,
+            constraint: None,
         })
     }
 
@@ -297,18 +301,6 @@ impl GenerationBody {
                 "tools",
                 "Tool and function calling are not supported yet.",
             ));
-        }
-        if let Some(format) = &self.response_format {
-            if format
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|kind| kind != "text")
-            {
-                return Err(ApiError::unsupported(
-                    "response_format",
-                    "Only `response_format: {\"type\": \"text\"}` is supported.",
-                ));
-            }
         }
         if set(&self.logprobs) && self.logprobs != Some(Value::from(0)) {
             return Err(ApiError::unsupported(

@@ -1,0 +1,135 @@
+//! `response_format`: `text`, `json_object` (any JSON object) or `json_schema`, enforced by
+//! the engine's constrained decoding. A schema the engine cannot enforce is refused with a
+//! 400 naming the keyword; it never falls back to free text.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+use crate::engine::{Constraint, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
+use crate::models::LoadedModel;
+
+const SCHEMA_PARAM: &str = "response_format.json_schema.schema";
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+/// OpenAI's `json_schema` object. `name`, `description` and `strict` change nothing here:
+/// the schema is always enforced whole, as `strict: true` promises.
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    #[serde(rename = "name")]
+    pub _name: String,
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
+    pub schema: Option<Value>,
+    #[serde(default, rename = "strict")]
+    pub _strict: Option<bool>,
+}
+
+impl ResponseFormat {
+    /// The grammar this format asks for; `None` for free text.
+    pub fn spec(&self) -> Option<GrammarSpec> {
+        match self {
+            ResponseFormat::Text => None,
+            ResponseFormat::JsonObject => Some(GrammarSpec::JsonObject),
+            // OpenAI takes a missing schema as any JSON value; an empty schema says that.
+            ResponseFormat::JsonSchema { json_schema } => Some(GrammarSpec::JsonSchema(
+                json_schema
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+            )),
+        }
+    }
+}
+
+/// Compiles the format's grammar for `model`, off the async runtime (a schema may take
+/// milliseconds, a hostile one up to the compiler's bounds).
+pub async fn constraint(
+    model: &Arc<LoadedModel>,
+    format: Option<&ResponseFormat>,
+) -> ApiResult<Option<Constraint>> {
+    let Some(spec) = format.and_then(ResponseFormat::spec) else {
+        return Ok(None);
+    };
+    let model = Arc::clone(model);
+    let grammar = tokio::task::spawn_blocking(move || model.engine.compile(&spec))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(refusal)?;
+    Ok(Some(Constraint {
+        grammar,
+        trigger: None,
+    }))
+}
+
+/// The 400 for a grammar the engine refused: it names the schema and at most a standard
+/// keyword, never a value from the schema.
+fn refusal(error: GrammarError) -> ApiError {
+    let message = match &error {
+        GrammarError::Unsupported { keyword } if keyword == "unknown" => {
+            "The schema uses a keyword the server cannot enforce.".to_owned()
+        }
+        GrammarError::Unsupported { keyword } => format!(
+            "The schema keyword `{keyword}` cannot be enforced by this server; remove it or rewrite the schema without it."
+        ),
+        GrammarError::TooLarge => format!(
+            "The schema is larger than this server compiles ({} bytes).",
+            MAX_SPEC_BYTES
+        ),
+        GrammarError::TooComplex => {
+            "The schema is too complex to compile within this server's limits.".to_owned()
+        }
+        GrammarError::Invalid => "The schema is not valid or cannot be satisfied.".to_owned(),
+    };
+    match error {
+        GrammarError::Unsupported { .. } => ApiError::unsupported(SCHEMA_PARAM, message),
+        _ => ApiError::invalid_value(SCHEMA_PARAM, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(json: Value) -> ResponseFormat {
+        serde_json::from_value(json).expect("a response format")
+    }
+
+    #[test]
+    fn each_type_maps_to_its_grammar() {
+        assert!(format(serde_json::json!({ "type": "text" }))
+            .spec()
+            .is_none());
+        assert!(matches!(
+            format(serde_json::json!({ "type": "json_object" })).spec(),
+            Some(GrammarSpec::JsonObject)
+        ));
+        let schema = serde_json::json!({ "type": "object" });
+        let spec = format(serde_json::json!({
+            "type": "json_schema",
+            "json_schema": { "name": "x", "schema": schema, "strict": true },
+        }))
+        .spec();
+        assert!(matches!(spec, Some(GrammarSpec::JsonSchema(s)) if s == schema));
+    }
+
+    #[test]
+    fn refusals_name_the_schema_and_the_keyword_only() {
+        let error = refusal(GrammarError::Unsupported {
+            keyword: "contains".into(),
+        });
+        let body = serde_json::to_value(error.body()).expect("json");
+        assert_eq!(body["error"]["param"], SCHEMA_PARAM);
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("`contains`"), "{message}");
+    }
+}
