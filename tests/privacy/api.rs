@@ -87,6 +87,24 @@ pub async fn generation(probe: &Probe, key: &str, text: &str) {
         let payloads = sse_payloads(expect(probe.api(CHAT, key).json(&streamed), 200).await).await;
         assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
     }
+    // Structured output: the canary in a schema's description, property name and values,
+    // enforced (200) and refused (400, the schema uses `contains`).
+    let schema = json!({
+        "type": "object", "description": text,
+        "properties": { text: { "enum": [text, "other"] } },
+        "required": [text], "additionalProperties": false,
+    });
+    let mut structured = chat.clone();
+    structured["response_format"] = json!({
+        "type": "json_schema",
+        "json_schema": { "name": "canary", "description": text, "schema": schema },
+    });
+    expect(probe.api(CHAT, key).json(&structured), 200).await;
+    structured["response_format"]["json_schema"]["schema"] =
+        json!({ "type": "array", "description": text, "contains": { "const": text } });
+    let refused = expect(probe.api(CHAT, key).json(&structured), 400).await;
+    let refusal = refused.text().await.unwrap_or_default();
+    assert!(!refusal.contains(text), "the refusal echoes the schema");
     for (prompt, stream) in [(json!(text), false), (json!([text]), true)] {
         let body = json!({
             "prompt": prompt, "user": text, "stop": text, "max_tokens": 8, "stream": stream,
