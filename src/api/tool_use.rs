@@ -50,16 +50,18 @@ pub fn grammar(
         .callable()
         .map(|f| (f.name.clone(), f.parameters()))
         .collect();
+    // A named function is called once. In parallel, a reply holds at most one call per offered
+    // function: small models asked for a list otherwise repeat one call until `max_tokens`.
+    let parallel = tools.parallel && !matches!(tools.choice, ToolChoice::Named(_));
+    let more = if parallel { functions.len().saturating_sub(1) } else { 0 };
     let calls = |arguments_key: &str| call_schema(&functions, arguments_key);
     let grammar = match format {
         ToolFormat::Generic => {
             let mode = if forced {
-                GenericMode::Required {
-                    parallel: tools.parallel,
-                }
+                GenericMode::Required { parallel }
             } else {
                 GenericMode::Auto {
-                    parallel: tools.parallel,
+                    parallel,
                     response: response.map(response_schema),
                 }
             };
@@ -74,12 +76,7 @@ pub fn grammar(
                 calls("arguments")
             );
             if forced {
-                let start = if tools.parallel {
-                    "start: block (\"\\n\" block)*\n"
-                } else {
-                    "start: block\n"
-                };
-                lark(format!("{start}{block}"), None)
+                lark(format!("start: {}\n{block}", repeated("block", "\"\\n\"", more)), None)
             } else {
                 let rest = format!(
                     "start: \"\\n\" call \"\\n</tool_call>\"\ncall: %json {}\n",
@@ -89,7 +86,7 @@ pub fn grammar(
             }
         }
         ToolFormat::Mistral => {
-            let list = call_list(&functions, tools.parallel);
+            let list = call_list(&functions, parallel);
             if forced {
                 lark(
                     format!("start: \"[TOOL_CALLS]\" calls\ncalls: %json {list}\n"),
@@ -108,18 +105,20 @@ pub fn grammar(
                 // and only calls that validate become calls.
                 return Ok(None);
             }
-            let start = if tools.parallel {
-                "start: call (\";\" call)*\n"
-            } else {
-                "start: call\n"
-            };
-            lark(
-                format!("{start}call: %json {}\n", calls("parameters")),
-                None,
-            )
+            let start = repeated("call", "\";\"", more);
+            lark(format!("start: {start}\ncall: %json {}\n", calls("parameters")), None)
         }
     };
     Ok(Some(grammar))
+}
+
+/// `rule`, then up to `more` further ones after `separator`, in llguidance's Lark.
+fn repeated(rule: &str, separator: &str, more: usize) -> String {
+    if more == 0 {
+        rule.to_owned()
+    } else {
+        format!("{rule} ({separator} {rule}){{0,{more}}}")
+    }
 }
 
 fn lark(source: String, trigger: Option<&str>) -> ToolGrammar {

@@ -125,7 +125,9 @@ pub fn generic_schema(tools: &[(String, Value)], mode: &GenericMode) -> Value {
                 kind: "array",
                 items: AnyOf { any_of: items },
                 min_items: 1,
-                max_items: (!parallel).then_some(1),
+                // One call per offered function at most: small models asked for calls in
+                // parallel otherwise repeat the same call until `max_tokens` cuts the list.
+                max_items: Some(if parallel { tools.len().max(1) } else { 1 }),
             },
         },
         &["tool_calls"],
@@ -193,9 +195,7 @@ mod tests {
         );
 
         let parallel = generic_schema(&tools(), &GenericMode::Required { parallel: true });
-        assert!(parallel["properties"]["tool_calls"]
-            .get("maxItems")
-            .is_none());
+        assert_eq!(parallel["properties"]["tool_calls"]["maxItems"], 2);
     }
 
     #[test]
