@@ -3,6 +3,7 @@
 // the page sends no tools). Each renders readably, is stored like the text, and the thinking
 // never goes back to the server with the next question.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import {
   BASE,
@@ -11,6 +12,7 @@ import {
   importConversations,
   launch,
   lastAssistant,
+  openDataPanel,
   openPage,
   rawStorage,
   screenshotPath,
@@ -151,6 +153,17 @@ test('an imported tool call and JSON reply render readably; only content is sent
   assert.equal(await thinking.count(), 1);
   assert.equal(await thinking.evaluate((d) => d.open), false);
   await page.screenshot({ path: screenshotPath('reply-parts.png') });
+
+  // The export carries the calls and the thinking as they came in.
+  await openDataPanel(page);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  await page.click('#dialog-cancel');
+  const original = toolConversation().messages;
+  const [copy] = exported.conversations;
+  assert.deepEqual(copy.messages[1].toolCalls, original[1].toolCalls, 'tool calls exported');
+  assert.equal(copy.messages[1].finish, 'tool_calls');
+  assert.equal(copy.messages[3].reasoning, original[3].reasoning, 'thinking exported');
 
   await send(page, 'Thanks.');
   await waitReply(page);
