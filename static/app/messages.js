@@ -7,7 +7,7 @@
 // and the scroll position holds.
 
 import * as chat from './chat.js';
-import { answerFragment, thinkingNode, toolCallsNode } from './reply.js';
+import { answerFragment, callsText, thinkingNode, toolCallsNode } from './reply.js';
 import { currentConversation } from './state.js';
 import { autosize, copyText, el, flash, iconButton, patchChildren } from './util.js';
 
@@ -282,8 +282,11 @@ export function render(state) {
 
 async function onAction(action, id, button) {
   const message = id && currentConversation().messages.find((m) => m.id === id);
-  if (action === 'copy' && message) flash(button, (await copyText(message.content)) ? 'Copied' : 'Copy failed');
-  else if (action === 'copy-code') {
+  if (action === 'copy' && message) {
+    // A reply that only called tools copies the calls (its thinking is never copied with it).
+    const text = message.content || callsText(message.toolCalls);
+    flash(button, (await copyText(text)) ? 'Copied' : 'Copy failed');
+  } else if (action === 'copy-code') {
     const code = button.closest('.codeblock').querySelector('code').textContent;
     flash(button, (await copyText(code)) ? 'Copied' : 'Copy failed');
   } else if (action === 'edit' && message) chat.startEdit(message.id);

@@ -65,6 +65,14 @@ export function toolCallsNode(calls) {
   );
 }
 
+/** Tool calls as plain text, for Copy on a reply that only called tools. */
+export function callsText(calls) {
+  return (calls || [])
+    .filter((c) => c && c.name)
+    .map((c) => `${c.name}\n${prettyArguments(c.arguments || '')}`)
+    .join('\n\n');
+}
+
 /** The answer's value when it is exactly one JSON object or array (and nothing else), else undefined. */
 function jsonValue(text) {
   const trimmed = text.trim();

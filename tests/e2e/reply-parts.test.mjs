@@ -141,6 +141,14 @@ test('an imported tool call and JSON reply render readably; only content is sent
     'arguments pretty-printed',
   );
 
+  // Copy on a reply that only called a tool puts the call on the clipboard, readably.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  await page.locator('article.msg-assistant').first().getByRole('button', { name: 'Copy' }).click();
+  assert.equal(
+    await page.evaluate(() => navigator.clipboard.readText()),
+    'get_weather\n' + JSON.stringify(JSON.parse(WEATHER_ARGUMENTS), null, 2),
+  );
+
   const answer = lastAssistant(page).locator('.msg-body');
   assert.equal(await answer.locator('.codeblock').count(), 1, 'the JSON reply is one code block');
   assert.equal(await answer.locator('.codeblock-lang').textContent(), 'json');
