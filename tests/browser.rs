@@ -65,6 +65,16 @@ async fn chat_page_in_a_real_browser() {
         )
         .expect("a spare model linked in");
     }
+    // A third server whose chat template opens a `<think>` block in the generation prompt: what
+    // the default model writes first is thinking, streamed as `reasoning_content`.
+    let thinking = common::spawn_app(|c| {
+        c.ctx_size = 2048;
+        c.chat_template_files = vec![root
+            .join("tests/fixtures/think-chatml.jinja")
+            .display()
+            .to_string()];
+    })
+    .await;
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot directory");
     println!("screenshots go to {}", screenshots.display());
@@ -111,6 +121,7 @@ async fn chat_page_in_a_real_browser() {
         .current_dir(root)
         .env("SOTTO_BASE_URL", &app.base)
         .env("SOTTO_LIMITS_URL", &limits.base)
+        .env("SOTTO_THINKING_URL", &thinking.base)
         .env("SOTTO_SPARE_MODELS", SPARE_MODELS.join(","))
         .env("SOTTO_SCREENSHOTS", &screenshots)
         .env("NO_COLOR", "1")

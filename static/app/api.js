@@ -100,9 +100,37 @@ async function* events(body, signal) {
   }
 }
 
+const str = (value) => (typeof value === 'string' ? value : '');
+
+/** The pieces of tool calls in one delta, by index: { index, id, name, arguments } (text). */
+function callPieces(calls) {
+  if (!Array.isArray(calls)) return [];
+  return calls
+    .filter((c) => c && Number.isInteger(c.index) && c.index >= 0 && c.index < 64)
+    .map((c) => ({
+      index: c.index,
+      id: str(c.id),
+      name: str(c.function && c.function.name),
+      arguments: str(c.function && c.function.arguments),
+    }));
+}
+
+/** What one streamed delta adds: { content, reasoning, calls }, or null when nothing. */
+function deltaOf(delta) {
+  if (!delta || typeof delta !== 'object') return null;
+  const piece = {
+    content: str(delta.content),
+    reasoning: str(delta.reasoning_content),
+    calls: callPieces(delta.tool_calls),
+  };
+  return piece.content || piece.reasoning || piece.calls.length ? piece : null;
+}
+
 /**
- * Streams a chat completion. `onDelta(text)` gets each piece of content as it arrives.
- * Resolves to { finish: 'stop'|'length', usage } or rejects with a ChatError.
+ * Streams a chat completion. `onDelta({ content, reasoning, calls })` gets what each event
+ * adds as it arrives: answer text, thinking text (`reasoning_content`), and pieces of tool
+ * calls ({ index, id, name, arguments }: the name comes once, the arguments in fragments).
+ * Resolves to { finish: 'stop'|'length'|'tool_calls', usage } or rejects with a ChatError.
  */
 async function streamChat(body, { signal, onDelta }) {
   let response;
@@ -138,7 +166,8 @@ async function streamChat(body, { signal, onDelta }) {
     if (chunk.usage) usage = chunk.usage;
     const choice = chunk.choices && chunk.choices[0];
     if (!choice) continue;
-    if (choice.delta && typeof choice.delta.content === 'string' && choice.delta.content) onDelta(choice.delta.content);
+    const piece = deltaOf(choice.delta);
+    if (piece) onDelta(piece);
     if (choice.finish_reason) finish = choice.finish_reason;
   }
   if (signal.aborted) throw new ChatError('aborted');

@@ -7,7 +7,7 @@
 
 import * as api from './api.js';
 import { persist, putConversation } from './actions.js';
-import { newMessage, requestBody, titleFrom } from './model.js';
+import { emptyReply, growReply, newMessage, replyIsEmpty, requestBody, titleFrom, withReply } from './model.js';
 import { currentConversation, effectiveModel, getState, setState, withEntry, withoutEntry } from './state.js';
 
 const PAINT_MS = 50;
@@ -74,17 +74,17 @@ async function generate(convId) {
   const controller = new AbortController();
   setState({
     conversations: withEntry(s.conversations, convId, { ...conv, messages: [...conv.messages, message] }),
-    generation: { convId, messageId: message.id, text: '', controller },
+    generation: { convId, messageId: message.id, reply: emptyReply(), controller },
     chatErrors: withoutEntry(s.chatErrors, convId),
     editing: '',
   });
 
-  let text = '';
+  let reply = emptyReply();
   let timer = 0;
   let savedAt = Date.now();
   const paint = () => {
     timer = 0;
-    setState((st) => ({ generation: { ...st.generation, text } }));
+    setState((st) => ({ generation: { ...st.generation, reply } }));
   };
   let finish;
   let failure = null;
@@ -92,7 +92,7 @@ async function generate(convId) {
     const result = await api.streamChat(body, {
       signal: controller.signal,
       onDelta(piece) {
-        text += piece;
+        reply = growReply(reply, piece);
         if (!timer) timer = setTimeout(paint, PAINT_MS);
         if (Date.now() - savedAt > SAVE_MS) {
           savedAt = Date.now();
@@ -106,19 +106,19 @@ async function generate(convId) {
     if (error.kind !== 'aborted') failure = error;
   }
   clearTimeout(timer);
-  endReply(convId, message.id, text, finish, failure);
+  endReply(convId, message.id, reply, finish, failure);
 }
 
 /** The reply goes into its conversation (an empty one is dropped), unless it was deleted meanwhile. */
-function endReply(convId, messageId, text, finish, failure) {
+function endReply(convId, messageId, reply, finish, failure) {
   const conv = getState().conversations.get(convId);
   if (!conv) {
     setState({ generation: null });
     return;
   }
-  const messages = text
-    ? conv.messages.map((m) => (m.id === messageId ? { ...m, content: text, finish } : m))
-    : conv.messages.filter((m) => m.id !== messageId);
+  const messages = replyIsEmpty(reply)
+    ? conv.messages.filter((m) => m.id !== messageId)
+    : conv.messages.map((m) => (m.id === messageId ? { ...withReply(m, reply), finish } : m));
   setState((st) => ({
     generation: null,
     chatErrors: failure ? withEntry(st.chatErrors, convId, failure) : st.chatErrors,

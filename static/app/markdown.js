@@ -214,6 +214,17 @@ function toFragment(text, final) {
   }
 }
 
+/**
+ * Text shown as one code block (highlighted, labelled, with its copy button), set as text:
+ * nothing in it is parsed as markdown or HTML, so no fence or tag inside it can break out.
+ */
+function codeFragment(text, lang) {
+  const fragment = document.createDocumentFragment();
+  fragment.append(el('pre', {}, el('code', { class: `language-${lang}`, text })));
+  decorateCode(fragment, true);
+  return fragment;
+}
+
 hljs.configure({ ignoreUnescapedHTML: true });
 
-export { toFragment, escapeHtml };
+export { toFragment, codeFragment, escapeHtml };

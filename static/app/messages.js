@@ -7,7 +7,7 @@
 // and the scroll position holds.
 
 import * as chat from './chat.js';
-import { toFragment } from './markdown.js';
+import { answerFragment, callsText, thinkingNode, toolCallsNode } from './reply.js';
 import { currentConversation } from './state.js';
 import { autosize, copyText, el, flash, iconButton, patchChildren } from './util.js';
 
@@ -30,12 +30,12 @@ const NOTES = {
   error: 'Interrupted by an error.',
 };
 
-/** The body of a message: its text as markdown; dots while a reply has no text yet. */
-function body(content, final) {
-  if (!content && !final) {
+/** The body of a message: its text as markdown; dots while a reply has nothing yet. */
+function body(reply, final) {
+  if (!final && !reply.content && !reply.reasoning && !reply.toolCalls.length) {
     return el('span', { class: 'typing', 'aria-label': 'Waiting for the reply' }, el('i'), el('i'), el('i'));
   }
-  return toFragment(content, final);
+  return answerFragment(reply.content, final);
 }
 
 function note(message) {
@@ -96,15 +96,15 @@ function editor(message) {
   return form;
 }
 
-/** options: { isLast, generating, streaming (the text so far, or null), editing } */
+/** options: { isLast, generating, streaming (the reply so far, or null), editing } */
 function messageNode(message, options) {
   const streaming = options.streaming !== null;
   const author = message.role === 'user' ? 'You' : message.model || 'Assistant';
-  const content = el(
-    'div',
-    { class: 'msg-body md' },
-    options.editing ? editor(message) : body(streaming ? options.streaming : message.content, !streaming),
-  );
+  // A stored message's parts, or the streaming reply's: thinking above the answer, calls below.
+  const reply = streaming
+    ? options.streaming
+    : { content: message.content, reasoning: message.reasoning || '', toolCalls: message.toolCalls || [] };
+  const content = el('div', { class: 'msg-body md' }, options.editing ? editor(message) : body(reply, !streaming));
   return el(
     'article',
     {
@@ -114,7 +114,9 @@ function messageNode(message, options) {
       'aria-busy': streaming ? 'true' : null,
     },
     el('div', { class: 'msg-head muted small', text: author }),
+    options.editing ? null : thinkingNode(message.id, reply.reasoning, { streaming }),
     content,
+    options.editing ? null : toolCallsNode(reply.toolCalls),
     note(message),
     streaming || options.editing ? null : actions(message, options),
   );
@@ -247,7 +249,7 @@ export function render(state) {
     const options = {
       isLast: message.id === lastAssistant,
       generating,
-      streaming: gen && gen.messageId === message.id ? gen.text : null,
+      streaming: gen && gen.messageId === message.id ? gen.reply : null,
       editing: state.editing === message.id,
     };
     const key = [message, options.isLast, generating, options.streaming, options.editing];
@@ -280,8 +282,11 @@ export function render(state) {
 
 async function onAction(action, id, button) {
   const message = id && currentConversation().messages.find((m) => m.id === id);
-  if (action === 'copy' && message) flash(button, (await copyText(message.content)) ? 'Copied' : 'Copy failed');
-  else if (action === 'copy-code') {
+  if (action === 'copy' && message) {
+    // A reply that only called tools copies the calls (its thinking is never copied with it).
+    const text = message.content || callsText(message.toolCalls);
+    flash(button, (await copyText(text)) ? 'Copied' : 'Copy failed');
+  } else if (action === 'copy-code') {
     const code = button.closest('.codeblock').querySelector('code').textContent;
     flash(button, (await copyText(code)) ? 'Copied' : 'Copy failed');
   } else if (action === 'edit' && message) chat.startEdit(message.id);

@@ -2,14 +2,17 @@
 //
 // A conversation: { id, title, titleEdited, createdAt, updatedAt, settings, messages }
 //   settings: { model, personaId, system, temperature, maxTokens }  (null = the server default)
-//   message:  { id, role: 'user'|'assistant', content, createdAt, model?, finish? }
-//             finish: 'stop' | 'length' (from the server), 'stopped' (by the user), 'error'
+//   message:  { id, role: 'user'|'assistant', content, createdAt, model?, finish?, reasoning?, toolCalls? }
+//             finish: 'stop' | 'length' | 'tool_calls' (from the server), 'stopped' (by the user), 'error'
+//             reasoning: a reasoning model's thinking (`reasoning_content`), shown apart, never sent back
+//             toolCalls: [{ id, name, arguments }] (arguments as the model wrote them: JSON text)
 // A persona: { id, name, prompt, updatedAt }: a named system prompt, reusable across chats.
 
 import { uid } from './util.js';
 
 const ROLES = new Set(['user', 'assistant']);
-const FINISHES = new Set(['stop', 'length', 'stopped', 'error']);
+const FINISHES = new Set(['stop', 'length', 'tool_calls', 'stopped', 'error']);
+const CALLS_MAX = 64; // tool calls per message: a sanity bound on imported files
 const TITLE_MAX = 60;
 const TEXT_MAX = 1 << 20; // 1 MiB per message: a sanity bound on imported files
 
@@ -33,6 +36,45 @@ function newConversation(defaults) {
 
 function newMessage(role, content, extra) {
   return Object.assign({ id: uid(), role, content, createdAt: Date.now() }, extra || {});
+}
+
+/** An empty reply, as it grows while streaming: answer text, thinking, tool calls. */
+function emptyReply() {
+  return { content: '', reasoning: '', toolCalls: [] };
+}
+
+/** The reply with one streamed delta ({ content, reasoning, calls }, see api.js) added. */
+function growReply(reply, piece) {
+  const toolCalls = reply.toolCalls.slice();
+  for (const call of piece.calls) {
+    const known = toolCalls[call.index] || { id: '', name: '', arguments: '' };
+    toolCalls[call.index] = {
+      id: known.id || call.id,
+      name: known.name || call.name,
+      arguments: known.arguments + call.arguments,
+    };
+  }
+  return {
+    content: reply.content + piece.content,
+    reasoning: reply.reasoning + piece.reasoning,
+    toolCalls,
+  };
+}
+
+/** The message with a reply's parts: content always, thinking and tool calls when there are some. */
+function withReply(message, reply) {
+  const next = { ...message, content: reply.content };
+  delete next.reasoning;
+  delete next.toolCalls;
+  if (reply.reasoning) next.reasoning = reply.reasoning;
+  const calls = reply.toolCalls.filter((c) => c && c.name);
+  if (calls.length) next.toolCalls = calls;
+  return next;
+}
+
+/** Whether a reply holds anything worth keeping. */
+function replyIsEmpty(reply) {
+  return !reply.content && !reply.reasoning && !reply.toolCalls.some((c) => c && c.name);
 }
 
 /** A title from the first line of the first message, without markdown punctuation. */
@@ -62,6 +104,9 @@ function requestBody(conv, personas) {
   const messages = [];
   const system = (systemPrompt(conv, personas) || '').trim();
   if (system) messages.push({ role: 'system', content: system });
+  // Only `content` goes back, as OpenAI's clients do: the thinking of earlier turns is not
+  // part of the conversation the model continues, and a reply that only called a tool (whose
+  // result the page cannot supply) is left out like an empty one.
   for (const message of conv.messages) {
     if (ROLES.has(message.role) && message.content) messages.push({ role: message.role, content: message.content });
   }
@@ -92,6 +137,19 @@ function id(value) {
   return typeof value === 'string' && /^[\w-]{1,64}$/.test(value) ? value : uid();
 }
 
+/** Tool calls as stored: each with a function name and its arguments as text. */
+function cleanToolCalls(calls) {
+  if (!Array.isArray(calls)) return [];
+  return calls
+    .filter((c) => c && typeof c === 'object' && typeof c.name === 'string' && c.name)
+    .slice(0, CALLS_MAX)
+    .map((c) => ({
+      id: text(c.id, 200),
+      name: text(c.name, 200),
+      arguments: text(c.arguments, TEXT_MAX),
+    }));
+}
+
 function cleanSettings(s) {
   s = s && typeof s === 'object' ? s : {};
   const maxTokens = number(s.maxTokens, 1, 1e7, null);
@@ -112,8 +170,15 @@ function cleanSettings(s) {
 function cleanConversation(c) {
   if (!c || typeof c !== 'object' || !Array.isArray(c.messages)) return null;
   const now = Date.now();
+  // A reply that only called tools has no text (null, as OpenAI writes it, or none).
+  const hasCalls = (m) => m.role === 'assistant' && cleanToolCalls(m.toolCalls).length > 0;
   const messages = c.messages
-    .filter((m) => m && ROLES.has(m.role) && typeof m.content === 'string')
+    .filter(
+      (m) =>
+        m &&
+        ROLES.has(m.role) &&
+        (typeof m.content === 'string' || ((m.content === null || m.content === undefined) && hasCalls(m))),
+    )
     .map((m) => {
       const message = {
         id: id(m.id),
@@ -123,6 +188,11 @@ function cleanConversation(c) {
       };
       if (typeof m.model === 'string') message.model = text(m.model, 200);
       if (FINISHES.has(m.finish)) message.finish = m.finish;
+      if (m.role === 'assistant' && typeof m.reasoning === 'string' && m.reasoning) {
+        message.reasoning = text(m.reasoning, TEXT_MAX);
+      }
+      const calls = m.role === 'assistant' ? cleanToolCalls(m.toolCalls) : [];
+      if (calls.length) message.toolCalls = calls;
       return message;
     });
   return {
@@ -149,6 +219,10 @@ function cleanPersona(p) {
 export {
   newConversation,
   newMessage,
+  emptyReply,
+  growReply,
+  withReply,
+  replyIsEmpty,
   defaultSettings,
   titleFrom,
   displayTitle,

@@ -6,6 +6,8 @@
 // place: a changed conversation is a new object in a new Map, so each view can tell what
 // changed by identity (===) and leave the rest of the DOM alone.
 
+import { withReply } from './model.js';
+
 let state = Object.freeze({
   phase: 'loading', // loading | locked | ready | error (the chat could not start: `failure` says why)
   failure: '',
@@ -20,8 +22,9 @@ let state = Object.freeze({
   query: '', // the sidebar's search
   models: { list: [], status: 'loading' }, // status: loading | ready | failed
   modelInfo: new Map(), // model id → GET /v1/models/{id} | { error } | null while asked
-  // The reply streaming now: { convId, messageId, text, controller }. Its text grows here (a
-  // new object at each repaint); the conversation gets it when the reply ends.
+  // The reply streaming now: { convId, messageId, reply, controller }; reply is { content,
+  // reasoning, toolCalls } (model.js) and grows here (a new object at each repaint); the
+  // conversation gets it when the reply ends.
   generation: null,
   chatErrors: new Map(), // conversation id → the ChatError shown at its end
   editing: '', // id of the message being edited
@@ -77,11 +80,11 @@ export function effectiveModel(conv, s = state) {
   return conv.settings.model || s.models.list[0] || '';
 }
 
-/** A conversation as it stands, with the text of a reply still streaming into it. */
+/** A conversation as it stands, with the text (and thinking, and calls) of a reply still streaming into it. */
 export function snapshot(conv, s = state) {
   const gen = s.generation;
   if (!conv || !gen || gen.convId !== conv.id) return conv;
-  return { ...conv, messages: conv.messages.map((m) => (m.id === gen.messageId ? { ...m, content: gen.text } : m)) };
+  return { ...conv, messages: conv.messages.map((m) => (m.id === gen.messageId ? withReply(m, gen.reply) : m)) };
 }
 
 // ---- Changing maps without changing them in place ---------------------------------------

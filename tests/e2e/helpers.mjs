@@ -13,6 +13,9 @@ assert.ok(BASE, 'SOTTO_BASE_URL must name the server under test (tests/browser.r
 // the default one under other names) load on their first chat.
 export const LIMITS = process.env.SOTTO_LIMITS_URL;
 assert.ok(LIMITS, 'SOTTO_LIMITS_URL must name the second server (tests/browser.rs sets it)');
+// A third server whose chat template makes the default model think first (reasoning_content).
+export const THINKING = process.env.SOTTO_THINKING_URL;
+assert.ok(THINKING, 'SOTTO_THINKING_URL must name the third server (tests/browser.rs sets it)');
 export const [LOADING_MODEL, SECOND_MODEL] = (process.env.SOTTO_SPARE_MODELS || '').split(',');
 export const SHOTS = process.env.SOTTO_SCREENSHOTS || path.resolve('target/screenshots');
 export const PASSWORD = 'correct horse battery';

@@ -47,7 +47,8 @@ after(async () => {
 function inspect(page) {
   return page.evaluate(() => {
     const root = document.getElementById('messages');
-    const bodies = [...root.querySelectorAll('.msg-body')];
+    // The answers, the thinking above them and the tool calls below them.
+    const bodies = [...root.querySelectorAll('.msg-body, .msg-thinking-body, .msg-tools')];
     const inBodies = (selector) => bodies.flatMap((b) => [...b.querySelectorAll(selector)]);
     const handlers = [...document.querySelectorAll('*')].filter((el) =>
       [...el.attributes].some((a) => a.name.startsWith('on')),
@@ -146,5 +147,45 @@ test('a crafted import file renders inertly, in messages, titles and personas', 
   await page.selectOption('#setting-persona', 'persona-1');
   assert.equal(await page.locator('#setting-system').inputValue(), '<img src=x onerror="window.__xss=22">');
   assertInert(await inspect(page), seen);
+  await context.close();
+});
+
+test('hostile thinking and tool calls in an imported reply render inertly', async () => {
+  const { context, page, seen } = await openPage(browser);
+  await signUp(page);
+  const name = '<img src=x onerror="window.__xss=30">';
+  const now = Date.now();
+  await importConversations(page, [
+    {
+      id: 'crafted-parts',
+      title: 'Parts',
+      createdAt: now,
+      updatedAt: now,
+      settings: {},
+      messages: [
+        { id: 'p-0', role: 'user', content: 'Go.', createdAt: now },
+        {
+          id: 'p-1',
+          role: 'assistant',
+          content: null,
+          finish: 'tool_calls',
+          reasoning: PAYLOADS,
+          toolCalls: [
+            { id: 'c1', name, arguments: JSON.stringify({ html: PAYLOADS }) },
+            { id: 'c2', name: 'raw', arguments: PAYLOADS },
+          ],
+          createdAt: now + 1,
+        },
+      ],
+    },
+  ]);
+  await page.click('article.msg-assistant details.msg-thinking summary');
+  const found = await inspect(page);
+  assertInert(found, seen);
+  assert.equal(await page.locator('.tool-call-name').first().textContent(), name, 'a tool name is text');
+  const args = await page.locator('.tool-call-args').allTextContents();
+  assert.ok(args[0].includes('<script>window.__xss=2;alert(2)</script>'), 'JSON arguments are text');
+  assert.ok(args[1].startsWith('<img src=x onerror='), 'other arguments are text as written');
+  assert.match(found.text, /<script>window.__xss=2;alert\(2\)<\/script>/, 'hostile thinking shows as text');
   await context.close();
 });
