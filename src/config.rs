@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once at start-up: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the chat UI and the OpenAI-compatible API.

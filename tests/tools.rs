@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 fn template(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/templates")
+        .join("tests/fixtures")
         .join(name)
         .display()
         .to_string()
@@ -52,9 +52,20 @@ fn ask(choice: Value) -> Value {
 fn assert_weather_arguments(arguments: &str) {
     let arguments: Value = serde_json::from_str(arguments).expect("arguments are JSON text");
     let object = arguments.as_object().expect("an object");
-    assert!(object["city"].as_str().is_some_and(|c| c.chars().count() <= 40), "{arguments}");
-    assert!(["celsius", "fahrenheit"].contains(&object["unit"].as_str().unwrap_or("")), "{arguments}");
-    assert!((1..=7).contains(&object["days"].as_i64().unwrap_or(0)), "{arguments}");
+    assert!(
+        object["city"]
+            .as_str()
+            .is_some_and(|c| c.chars().count() <= 40),
+        "{arguments}"
+    );
+    assert!(
+        ["celsius", "fahrenheit"].contains(&object["unit"].as_str().unwrap_or("")),
+        "{arguments}"
+    );
+    assert!(
+        (1..=7).contains(&object["days"].as_i64().unwrap_or(0)),
+        "{arguments}"
+    );
     assert_eq!(object.len(), 3, "{arguments}");
 }
 
@@ -63,17 +74,28 @@ fn calls_of(reply: &Value) -> Vec<(String, String)> {
     let choice = &reply["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls", "{reply}");
     let message = &choice["message"];
-    assert!(message["content"].is_null(), "content beside calls: {reply}");
+    assert!(
+        message["content"].is_null(),
+        "content beside calls: {reply}"
+    );
     message["tool_calls"]
         .as_array()
         .expect("tool_calls")
         .iter()
         .map(|call| {
-            assert!(call["id"].as_str().is_some_and(|id| id.starts_with("call_")), "{call}");
+            assert!(
+                call["id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("call_")),
+                "{call}"
+            );
             assert_eq!(call["type"], "function");
             (
                 call["function"]["name"].as_str().expect("name").to_owned(),
-                call["function"]["arguments"].as_str().expect("arguments string").to_owned(),
+                call["function"]["arguments"]
+                    .as_str()
+                    .expect("arguments string")
+                    .to_owned(),
             )
         })
         .collect()
@@ -90,12 +112,18 @@ async fn streamed_calls(app: &TestApp, mut body: Value) -> Vec<(String, String)>
         let choice = &chunk["choices"][0];
         let delta = &choice["delta"];
         let content = delta["content"].as_str().unwrap_or("");
-        assert!(content.is_empty(), "content streamed beside a forced call: {payload}");
+        assert!(
+            content.is_empty(),
+            "content streamed beside a forced call: {payload}"
+        );
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let index = call["index"].as_u64().expect("index") as usize;
             if index == calls.len() {
                 let id = call["id"].as_str().expect("id first").to_owned();
-                let name = call["function"]["name"].as_str().expect("name first").to_owned();
+                let name = call["function"]["name"]
+                    .as_str()
+                    .expect("name first")
+                    .to_owned();
                 assert_eq!(call["type"], "function");
                 calls.push((id, name, String::new()));
             }
@@ -165,7 +193,13 @@ async fn a_round_trip_of_call_result_and_answer_works() {
     let answer = app.chat(next).await;
     let choice = &answer["choices"][0];
     assert!(choice["message"]["tool_calls"].is_null(), "{answer}");
-    assert!(!choice["message"]["content"].as_str().unwrap_or("").is_empty(), "{answer}");
+    assert!(
+        !choice["message"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{answer}"
+    );
     assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap_or("")));
 }
 
@@ -200,7 +234,8 @@ async fn a_template_with_its_own_call_format_gets_its_calls_parsed_never_as_cont
 
 #[tokio::test]
 async fn reasoning_comes_apart_from_the_answer_inline_or_not_at_all_as_asked() {
-    let app = spawn_app(|config| config.chat_template_files = vec![template("thinking.jinja")]).await;
+    let app =
+        spawn_app(|config| config.chat_template_files = vec![template("think-chatml.jinja")]).await;
     let body = |format: Option<&str>| {
         let mut body = json!({
             "messages": [{ "role": "user", "content": "Is 7 a prime number?" }],
@@ -214,14 +249,23 @@ async fn reasoning_comes_apart_from_the_answer_inline_or_not_at_all_as_asked() {
     // The template opens the thinking; this model never closes it, so all it writes is thinking.
     let apart = app.chat(body(None)).await;
     let message = &apart["choices"][0]["message"];
-    let thinking = message["reasoning_content"].as_str().expect("reasoning_content").to_owned();
+    let thinking = message["reasoning_content"]
+        .as_str()
+        .expect("reasoning_content")
+        .to_owned();
     assert!(!thinking.trim().is_empty(), "{apart}");
     assert_eq!(message["content"], "", "{apart}");
 
     let inline = app.chat(body(Some("none"))).await;
     let message = &inline["choices"][0]["message"];
     assert!(message["reasoning_content"].is_null(), "{inline}");
-    assert!(message["content"].as_str().expect("content").contains(thinking.trim()), "{inline}");
+    assert!(
+        message["content"]
+            .as_str()
+            .expect("content")
+            .contains(thinking.trim()),
+        "{inline}"
+    );
 
     let hidden = app.chat(body(Some("hidden"))).await;
     let message = &hidden["choices"][0]["message"];
@@ -247,19 +291,59 @@ async fn misuse_of_tools_is_named_in_an_error() {
     let app = shared_app().await;
     let messages = json!([{ "role": "user", "content": "hi" }]);
     let cases = [
-        ("/v1/chat/completions", json!({ "messages": messages, "tool_choice": "auto" }), "tool_choice"),
-        ("/v1/chat/completions", json!({ "messages": messages, "parallel_tool_calls": true }), "parallel_tool_calls"),
-        ("/v1/chat/completions", json!({ "messages": messages, "functions": [] }), "functions"),
-        ("/v1/chat/completions", json!({ "messages": messages, "prompt": "x" }), "prompt"),
-        ("/v1/completions", json!({ "prompt": "x", "messages": messages }), "messages"),
-        ("/v1/completions", json!({ "prompt": "x", "tools": [weather_tool()] }), "tools"),
-        ("/v1/chat/completions", json!({ "messages": [{ "role": "tool", "content": "x" }] }), "messages[0].tool_call_id"),
-        ("/v1/chat/completions", json!({ "messages": [
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "tool_choice": "auto" }),
+            "tool_choice",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "parallel_tool_calls": true }),
+            "parallel_tool_calls",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "functions": [] }),
+            "functions",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "prompt": "x" }),
+            "prompt",
+        ),
+        (
+            "/v1/completions",
+            json!({ "prompt": "x", "messages": messages }),
+            "messages",
+        ),
+        (
+            "/v1/completions",
+            json!({ "prompt": "x", "tools": [weather_tool()] }),
+            "tools",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": [{ "role": "tool", "content": "x" }] }),
+            "messages[0].tool_call_id",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": [
             { "role": "assistant", "tool_calls": [{ "id": "c", "type": "function", "function": { "name": "f", "arguments": "not json" } }] }
-        ] }), "messages[0].tool_calls[0].function.arguments"),
-        ("/v1/chat/completions", json!({ "messages": messages, "tools": [weather_tool()],
-            "tool_choice": { "type": "function", "function": { "name": "other" } } }), "tool_choice.function.name"),
-        ("/v1/chat/completions", json!({ "messages": messages, "tools": [{ "type": "function", "function": { "name": "bad name" } }] }), "tools[0].function.name"),
+        ] }),
+            "messages[0].tool_calls[0].function.arguments",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "tools": [weather_tool()],
+            "tool_choice": { "type": "function", "function": { "name": "other" } } }),
+            "tool_choice.function.name",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "messages": messages, "tools": [{ "type": "function", "function": { "name": "bad name" } }] }),
+            "tools[0].function.name",
+        ),
     ];
     for (path, body, param) in cases {
         let response = app.post(path, body).await;

@@ -34,7 +34,10 @@ pub async fn post(
     let settings = body.settings()?;
     fields.check()?;
     let tools = fields.tools()?;
-    let response_spec = fields.response_format.as_ref().and_then(ResponseFormat::spec);
+    let response_spec = fields
+        .response_format
+        .as_ref()
+        .and_then(ResponseFormat::spec);
     let model = state.model(body.model.as_deref())?;
     let format = ToolFormat::detect(model.template.source());
     let native = format != ToolFormat::Generic;

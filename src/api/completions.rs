@@ -22,7 +22,10 @@ pub async fn post(
     let settings = body.settings()?;
     fields.check()?;
     let prompt = fields.prompt()?;
-    let grammar = fields.response_format.as_ref().and_then(ResponseFormat::spec);
+    let grammar = fields
+        .response_format
+        .as_ref()
+        .and_then(ResponseFormat::spec);
     let model = state.model(body.model.as_deref())?;
     let add_bos = model.engine.model().vocab().should_add_bos();
     // The prompt is text its client wrote for the model, so special tokens spelt in it are

@@ -54,7 +54,11 @@ impl ResponseFormat {
 /// Compiles a grammar for `model`, off the async runtime (a schema may take milliseconds, a
 /// hostile one up to the compiler's bounds). A refusal names `param`: the schema's path, or
 /// `tools` for the grammar of calls built from the functions' `parameters`.
-pub async fn compile(model: &Arc<LoadedModel>, spec: GrammarSpec, param: &str) -> ApiResult<Grammar> {
+pub async fn compile(
+    model: &Arc<LoadedModel>,
+    spec: GrammarSpec,
+    param: &str,
+) -> ApiResult<Grammar> {
     let model = Arc::clone(model);
     tokio::task::spawn_blocking(move || model.engine.compile(&spec))
         .await

@@ -53,7 +53,11 @@ pub fn grammar(
     // A named function is called once. In parallel, a reply holds at most one call per offered
     // function: small models asked for a list otherwise repeat one call until `max_tokens`.
     let parallel = tools.parallel && !matches!(tools.choice, ToolChoice::Named(_));
-    let more = if parallel { functions.len().saturating_sub(1) } else { 0 };
+    let more = if parallel {
+        functions.len().saturating_sub(1)
+    } else {
+        0
+    };
     let calls = |arguments_key: &str| call_schema(&functions, arguments_key);
     let grammar = match format {
         ToolFormat::Generic => {
@@ -76,7 +80,10 @@ pub fn grammar(
                 calls("arguments")
             );
             if forced {
-                lark(format!("start: {}\n{block}", repeated("block", "\"\\n\"", more)), None)
+                lark(
+                    format!("start: {}\n{block}", repeated("block", "\"\\n\"", more)),
+                    None,
+                )
             } else {
                 let rest = format!(
                     "start: \"\\n\" call \"\\n</tool_call>\"\ncall: %json {}\n",
@@ -106,7 +113,10 @@ pub fn grammar(
                 return Ok(None);
             }
             let start = repeated("call", "\";\"", more);
-            lark(format!("start: {start}\ncall: %json {}\n", calls("parameters")), None)
+            lark(
+                format!("start: {start}\ncall: %json {}\n", calls("parameters")),
+                None,
+            )
         }
     };
     Ok(Some(grammar))

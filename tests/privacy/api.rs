@@ -161,7 +161,9 @@ pub async fn errors(probe: &Probe, key: &str, text: &str) {
     let unenforceable = json!({ "type": "json_schema", "json_schema": { "name": "c", "schema": {
         "type": "string", "format": text, "pattern": format!("(a+)+{text}"),
     } } });
-    let answer = probe.api(CHAT, key).json(&chat(json!({ "response_format": unenforceable })));
+    let answer = probe
+        .api(CHAT, key)
+        .json(&chat(json!({ "response_format": unenforceable })));
     let answer = answer.send().await.expect("sent");
     let status = answer.status().as_u16();
     let said = answer.text().await.unwrap_or_default();
