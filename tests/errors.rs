@@ -101,10 +101,13 @@ async fn bad_values_are_refused_with_their_field() {
         ("logit_bias", json!({ "99999999": 1 })),
         ("logit_bias", json!({ "5": 500 })),
         ("stream_options", json!({ "include_usage": true })),
+        // The legacy name of tools is named, not half-supported.
         (
-            "tools",
-            json!([{ "type": "function", "function": { "name": "f" } }]),
+            "functions",
+            json!([{ "name": "f", "parameters": { "type": "object" } }]),
         ),
+        ("tool_choice", json!("auto")),
+        ("logprobs", json!(true)),
     ];
     for (field, value) in cases {
         let mut request = greedy_chat("hi", 4);
