@@ -6,6 +6,7 @@ use crate::conversation::ConversationStats;
 use crate::llama_bench::Tg128;
 use crate::prefill_gap::GapStats;
 use crate::stats::LevelStats;
+use crate::structured;
 
 /// One measured server as the report names it.
 pub struct ServerInfo {
@@ -21,6 +22,7 @@ pub struct Scenarios {
     pub tg128: Vec<Tg128>,
     pub conversations: Vec<ConversationStats>,
     pub gaps: Vec<GapStats>,
+    pub structured: Option<structured::Results>,
 }
 
 pub struct Report {
@@ -82,6 +84,10 @@ impl Report {
         md.push_str(&self.single_stream());
         md.push_str(&self.conversations());
         md.push_str(&self.gaps());
+        if let Some(results) = &self.scenarios.structured {
+            let names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
+            md.push_str(&structured::report::markdown(results, &names));
+        }
         if !self.notes.is_empty() {
             md.push_str("\n## Notes\n\n");
             for note in &self.notes {
