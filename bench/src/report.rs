@@ -67,19 +67,8 @@ impl Report {
                 }
             }
         }
-        md.push_str("\n## Results\n\n");
-        md.push_str(&self.table());
-        md.push_str(
-            "\nTotal: completion tokens received during the level's window, per second. \
-             Per-stream: mean of (tokens - 1) / (last token - first token) over requests that \
-             ended inside the window. TTFT: from sending the request to the first text chunk. \
-             Peak RSS: the server's VmHWM so far. CPU: server CPU time over the window \
-             (100% = one core). Prompt cached: prompt tokens the server says it re-used \
-             (`usage.prompt_tokens_details.cached_tokens`) over all prompt tokens.\n",
-        );
-        if let Some(errors) = self.first_errors() {
-            md.push_str("\nFirst error per server and level:\n\n");
-            md.push_str(&errors);
+        if !self.levels.is_empty() {
+            md.push_str(&self.levels_section());
         }
         md.push_str(&self.single_stream());
         md.push_str(&self.conversations());
@@ -93,6 +82,25 @@ impl Report {
             for note in &self.notes {
                 let _ = writeln!(md, "- {note}");
             }
+        }
+        md
+    }
+
+    /// The levels' table with its legend and first errors.
+    fn levels_section(&self) -> String {
+        let mut md = String::from("\n## Results\n\n");
+        md.push_str(&self.table());
+        md.push_str(
+            "\nTotal: completion tokens received during the level's window, per second. \
+             Per-stream: mean of (tokens - 1) / (last token - first token) over requests that \
+             ended inside the window. TTFT: from sending the request to the first text chunk. \
+             Peak RSS: the server's VmHWM so far. CPU: server CPU time over the window \
+             (100% = one core). Prompt cached: prompt tokens the server says it re-used \
+             (`usage.prompt_tokens_details.cached_tokens`) over all prompt tokens.\n",
+        );
+        if let Some(errors) = self.first_errors() {
+            md.push_str("\nFirst error per server and level:\n\n");
+            md.push_str(&errors);
         }
         md
     }
