@@ -40,8 +40,10 @@ pub struct Results {
     pub coverage: Vec<Vec<Tally>>,
     /// Per server: how often each refusal or error reason came (reason, count), most first.
     pub reasons: Vec<Vec<(String, usize)>>,
-    /// Per server: the schemas whose reply broke them (`dataset/file`).
+    /// Per server: the schemas whose reply broke them or that failed (`dataset/file`), to
+    /// try again by hand.
     pub invalid: Vec<Vec<String>>,
+    pub failed: Vec<Vec<String>>,
     /// The schemas of the constrained streams (`dataset/file`).
     pub speed_schemas: Vec<String>,
     /// Why the constrained streams did not run, when they did not.
@@ -90,14 +92,16 @@ pub async fn run(
         );
         results.coverage.push(tallies);
         results.reasons.push(reasons(&server));
-        results.invalid.push(
+        let files = |outcome: Outcome| -> Vec<String> {
             schemas
                 .iter()
                 .zip(&server)
-                .filter(|(_, a)| a.outcome == Outcome::Invalid)
+                .filter(|(_, a)| a.outcome == outcome)
                 .map(|(s, _)| format!("{}/{}", s.dataset, s.file))
-                .collect(),
-        );
+                .collect()
+        };
+        results.invalid.push(files(Outcome::Invalid));
+        results.failed.push(files(Outcome::Error));
         answers.push(server);
     }
 

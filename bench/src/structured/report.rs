@@ -70,6 +70,11 @@ pub fn markdown(results: &Results, servers: &[String]) -> String {
             let _ = writeln!(md, "\nInvalid replies on {server}: {}", invalid.join(", "));
         }
     }
+    for (server, failed) in servers.iter().zip(&results.failed) {
+        if !failed.is_empty() {
+            let _ = writeln!(md, "\nErrors on {server}: {}", failed.join(", "));
+        }
+    }
     md.push_str(&speed(results, servers));
     md.push_str(&targets(results, servers));
     md
