@@ -253,8 +253,9 @@ impl Args {
                     self.structured.display()
                 );
             }
-            if self.structured_streams == 0 || self.structured_clients == 0 {
-                bail!("--structured-streams and --structured-clients must be at least 1");
+            if self.structured_streams < 2 || self.structured_clients == 0 {
+                // One stream cannot be split into constrained and free ones for the mix.
+                bail!("--structured-streams must be at least 2, --structured-clients at least 1");
             }
             if !(self.structured_duration.is_finite() && self.structured_duration > 0.0) {
                 bail!("--structured-duration must be a positive number of seconds");
