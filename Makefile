@@ -13,6 +13,9 @@ ARGS       ?=
 MODELS_DIR ?= $(CURDIR)/models
 VENV       := $(CURDIR)/.venv
 VENV_STAMP := $(VENV)/.requirements.stamp
+# instructor's pins conflict with .venv's openai (see requirements-instructor.txt): its own virtualenv.
+VENV_INSTRUCTOR       := $(CURDIR)/.venv-instructor
+VENV_INSTRUCTOR_STAMP := $(VENV_INSTRUCTOR)/.requirements.stamp
 BIN        := target/release/sotto
 
 # Debian packages needed to build llama-cpp-sys-2 (cmake, libclang for bindgen, a C++ compiler),
@@ -99,12 +102,18 @@ build: dev-null ## Build the server (cargo build --release -p sotto; not the ben
 run: deps model build ## Build and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
 	SOTTO_MODELS_DIR="$(MODELS_DIR)" exec ./$(BIN) serve $(ARGS)
 
-venv: $(VENV_STAMP) ## Python virtualenv with the test tools (requirements-test.txt)
+venv: $(VENV_STAMP) $(VENV_INSTRUCTOR_STAMP) ## Python virtualenvs with the test tools (requirements-test.txt, requirements-instructor.txt)
 
 $(VENV_STAMP): requirements-test.txt
 	rm -rf "$(VENV)"
 	$(PYTHON) -m venv "$(VENV)"
 	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-test.txt
+	touch "$@"
+
+$(VENV_INSTRUCTOR_STAMP): requirements-instructor.txt
+	rm -rf "$(VENV_INSTRUCTOR)"
+	$(PYTHON) -m venv "$(VENV_INSTRUCTOR)"
+	"$(VENV_INSTRUCTOR)/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-instructor.txt
 	touch "$@"
 
 lint-docker: venv ## Lint the Dockerfile with hadolint
@@ -115,7 +124,8 @@ lint-docker: venv ## Lint the Dockerfile with hadolint
 # runs any test. (A separate `cargo build -p sotto` first would build the server a second time:
 # without the tests' dev-dependencies, its dependencies get other features.)
 test: deps model venv lint-docker browser-deps lint ## Lint, then run the whole test suite (server and benchmark)
-	SOTTO_TEST_PYTHON="$(VENV)/bin/python" $(CARGO) test --release --locked --workspace
+	SOTTO_TEST_PYTHON="$(VENV)/bin/python" SOTTO_TEST_INSTRUCTOR_PYTHON="$(VENV_INSTRUCTOR)/bin/python" \
+	  $(CARGO) test --release --locked --workspace
 
 lint: dev-null lint-frontend ## fmt and clippy over the workspace, and lint-frontend
 	$(CARGO) fmt --all --check
@@ -128,6 +138,6 @@ lint-frontend: $(E2E_STAMP) ## ESLint and prettier --check on the chat page's mo
 format-frontend: $(E2E_STAMP) ## Format the chat page's modules, its CSS and the browser tests with Prettier
 	$(E2E_BIN)/prettier --write $(FRONTEND_FILES)
 
-clean: ## Remove build output and the virtualenv (keeps models/)
+clean: ## Remove build output and the virtualenvs (keeps models/)
 	$(CARGO) clean
-	rm -rf "$(VENV)"
+	rm -rf "$(VENV)" "$(VENV_INSTRUCTOR)"

@@ -14,7 +14,7 @@ use super::generate::{self, Kind, Submission};
 use super::json::ApiJsonPair;
 use super::reply::Shape;
 use super::request::{ChatFields, GenerationBody, ReasoningFormat, ToolChoice, ToolSet};
-use super::response_format;
+use super::response_format::{self, ResponseFormat};
 use super::tool_use::{self, ToolGrammar};
 use crate::chat_template::{ChatPrompt, Placement, TemplateError, TemplateMessage};
 use crate::engine::Constraint;
@@ -34,7 +34,7 @@ pub async fn post(
     let settings = body.settings()?;
     fields.check()?;
     let tools = fields.tools()?;
-    let response_spec = response_format::spec(fields.response_format.as_ref())?;
+    let response_spec = fields.response_format.as_ref().and_then(ResponseFormat::spec);
     let model = state.model(body.model.as_deref())?;
     let format = ToolFormat::detect(model.template.source());
     let native = format != ToolFormat::Generic;
@@ -81,7 +81,7 @@ pub async fn post(
             Some((spec, trigger.or(after_thinking), "tools"))
         }
         (None, Some(spec)) if calling.is_none() => {
-            Some((spec, after_thinking, "response_format.json_schema.schema"))
+            Some((spec, after_thinking, response_format::SCHEMA_PARAM))
         }
         (None, _) => None,
     };

@@ -10,7 +10,7 @@ use super::generate::{self, Kind, Submission};
 use super::json::ApiJsonPair;
 use super::reply::Shape;
 use super::request::{CompletionFields, GenerationBody, Prompt};
-use super::response_format;
+use super::response_format::{self, ResponseFormat};
 use crate::engine::Constraint;
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ pub async fn post(
     let settings = body.settings()?;
     fields.check()?;
     let prompt = fields.prompt()?;
-    let grammar = response_format::spec(fields.response_format.as_ref())?;
+    let grammar = fields.response_format.as_ref().and_then(ResponseFormat::spec);
     let model = state.model(body.model.as_deref())?;
     let add_bos = model.engine.model().vocab().should_add_bos();
     // The prompt is text its client wrote for the model, so special tokens spelt in it are
@@ -57,7 +57,7 @@ pub async fn post(
     };
     let constraint = match grammar {
         Some(spec) => Some(Constraint {
-            grammar: response_format::compile(&model, spec, "response_format").await?,
+            grammar: response_format::compile(&model, spec, response_format::SCHEMA_PARAM).await?,
             trigger: None,
         }),
         None => None,

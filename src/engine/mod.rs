@@ -5,6 +5,7 @@
 mod admission;
 mod cache;
 mod constraint;
+mod guide;
 mod kv;
 mod pacing;
 mod sampling;
@@ -26,7 +27,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
-pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec};
+pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
 pub use sampling::SamplingParams;
 use specials::Piece;
 pub use specials::SpecialTokens;
@@ -66,7 +67,7 @@ pub struct GenerationRequest {
     /// idle engine decodes these into the cached slot, so the next turn prefills only its
     /// new message.
     pub next_turn: Option<Arc<[LlamaToken]>>,
-    /// A grammar the reply must follow (structured output, tool calls).
+    /// A grammar the reply must follow (`response_format`, forced tool calls).
     pub constraint: Option<Constraint>,
 }
 
@@ -154,6 +155,7 @@ struct Inner {
     specials: SpecialTokens,
     slot_context: u32,
     stats: Arc<EngineStats>,
+    compiler: Arc<constraint::Compiler>,
 }
 
 impl Engine {
@@ -184,6 +186,7 @@ impl Engine {
                 specials,
                 slot_context,
                 stats,
+                compiler: Arc::default(),
             }),
         })
     }
@@ -212,7 +215,7 @@ impl Engine {
             _admission: permit,
             _caller: caller,
         };
-        let command = worker::Command::Generate(job);
+        let command = worker::Command::Generate(Box::new(job));
         self.inner
             .commands
             .send(command)

@@ -8,6 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::admission::CallerPermit;
+use super::guide::{Guide, Progress, BROKEN};
 use super::text::{StopMatcher, StopScan, Utf8Decoder};
 use super::{Event, Finish, FinishReason, GenerationRequest};
 
@@ -39,6 +40,15 @@ pub(super) struct Sequence {
     owed: Option<Owed>,
     decoder: Utf8Decoder,
     stop: StopMatcher,
+    pub guide: Guide,
+}
+
+/// What sampling one token did to a sequence.
+pub(super) enum Outcome {
+    Going,
+    Finished(Finish),
+    /// The sequence cannot go on (its grammar broke); the reason is a fixed text.
+    Failed(&'static str),
 }
 
 /// Why the slot's cells stop short of the conversation as the client will send it back.
@@ -54,7 +64,13 @@ impl Sequence {
     /// A sequence whose slot already holds the first `reused` prompt tokens.
     pub fn new(seq_id: i32, job: Job, n_vocab: i32, reused: usize) -> Self {
         let sampler = job.request.sampling.build(n_vocab);
-        let stop = StopMatcher::new(job.request.stop.clone());
+        let guide = Guide::new(job.request.constraint.as_ref());
+        // Stop sequences never cut grammar-constrained text: that would end it unfinished.
+        let stops = match guide {
+            Guide::Active { .. } => Vec::new(),
+            _ => job.request.stop.clone(),
+        };
+        let stop = StopMatcher::new(stops);
         let kv_tokens = job.request.prompt[..reused].to_vec();
         Self {
             seq_id,
@@ -69,6 +85,7 @@ impl Sequence {
             owed: None,
             decoder: Utf8Decoder::default(),
             stop,
+            guide,
         }
     }
 
@@ -106,16 +123,17 @@ impl Sequence {
         let _ = self.job.events.send(Event::Failed(reason.to_owned()));
     }
 
-    /// Samples from this sequence's logits and handles the token; returns how the sequence
-    /// finished, if it did.
+    /// Samples from this sequence's logits and handles the token.
     pub fn sample(
         &mut self,
         context: &llama_cpp_2::context::LlamaContext,
         index: i32,
         model: &LlamaModel,
         piece: &mut Vec<u8>,
-    ) -> Option<Finish> {
-        let token = self.sampler.sample(context, index);
+    ) -> Outcome {
+        let Some(token) = self.guide.pick(&mut self.sampler, context, index) else {
+            return Outcome::Failed(BROKEN);
+        };
         let vocab = model.vocab();
         let reason = if vocab.is_eog(token) {
             self.owed = Some(Owed::Boundary);
@@ -124,19 +142,39 @@ impl Sequence {
             self.generated += 1;
             piece.clear();
             vocab.token_to_piece_into(token, piece, false, None);
+            let was_waiting = matches!(self.guide, Guide::Waiting { .. });
+            let progress = self.guide.advance(token, piece);
             let text = self.decoder.push(piece);
             match self.stop.push(&text) {
                 StopScan::Stopped(text) => {
                     self.emit(text);
-                    return Some(self.finish(FinishReason::Stop));
+                    return Outcome::Finished(self.finish(FinishReason::Stop));
                 }
                 StopScan::Continue(text) => self.emit(text),
             }
-            let at_limit = self.generated >= self.job.request.max_tokens;
-            if at_limit {
-                self.owed = Some(Owed::LastTokenAndBoundary(token));
+            if was_waiting && matches!(self.guide, Guide::Active { .. }) {
+                // The trigger was generated: from here on, stop sequences no longer apply
+                // (see `new`), and text they held back is released.
+                let held = self.stop.finish();
+                self.emit(held);
+                self.stop = StopMatcher::new(Vec::new());
             }
-            at_limit.then_some(FinishReason::Length)
+            match progress {
+                Progress::Broken(reason) => return Outcome::Failed(reason),
+                // The grammar allows nothing more: the reply is complete, its last token is
+                // owed to the cache like a cut one's.
+                Progress::Complete => {
+                    self.owed = Some(Owed::LastTokenAndBoundary(token));
+                    Some(FinishReason::Stop)
+                }
+                Progress::Going => {
+                    let at_limit = self.generated >= self.job.request.max_tokens;
+                    if at_limit {
+                        self.owed = Some(Owed::LastTokenAndBoundary(token));
+                    }
+                    at_limit.then_some(FinishReason::Length)
+                }
+            }
         };
         match reason {
             Some(reason) => {
@@ -144,11 +182,11 @@ impl Sequence {
                 self.decoder.finish();
                 let held = self.stop.finish();
                 self.emit(held);
-                Some(self.finish(reason))
+                Outcome::Finished(self.finish(reason))
             }
             None => {
                 self.next_token = Some(token);
-                None
+                Outcome::Going
             }
         }
     }

@@ -18,7 +18,7 @@ use super::kv::{
     prefix_intact, sliding_window, trim_cells, BATCH_TOKENS,
 };
 use super::pacing::PrefillPacer;
-use super::sequence::{Job, Sequence};
+use super::sequence::{Job, Outcome, Sequence};
 use super::{EngineConfig, EngineStats, Event};
 
 /// How long the engine must sit idle before it decodes ahead of cached conversations' next
@@ -27,7 +27,8 @@ use super::{EngineConfig, EngineStats, Event};
 const DECODE_AHEAD_PAUSE: Duration = Duration::from_millis(250);
 
 pub(super) enum Command {
-    Generate(Job),
+    /// Boxed: a job is large, and the other commands are small.
+    Generate(Box<Job>),
     /// Drop every cached prefix of this owner (log-out, key revoked).
     Forget(CacheOwner),
     /// Drop every cached prefix whose owner is not in the set (credentials revoked elsewhere,
@@ -167,7 +168,7 @@ impl<'m> Scheduler<'m> {
 
     fn handle(&mut self, command: Command, context: &mut LlamaContext) {
         match command {
-            Command::Generate(job) => self.waiting.push_back(job),
+            Command::Generate(job) => self.waiting.push_back(*job),
             Command::Forget(owner) => {
                 let forgotten = self.cache.forget(owner);
                 clear_slots(context, &forgotten);
@@ -279,7 +280,7 @@ impl<'m> Scheduler<'m> {
             return;
         }
         tracing::trace!(tokens = self.batch.n_tokens(), generating, "decode step");
-        if let Err(error) = context.decode(&mut self.batch) {
+        if let Err(error) = self.decode_and_mask(context) {
             tracing::error!(%error, tokens = self.batch.n_tokens(), "decode failed");
             self.fail_all(context);
             return;
@@ -287,6 +288,34 @@ impl<'m> Scheduler<'m> {
         self.sample_all(context);
         self.pacer
             .record(generating, prompt_tokens, started.elapsed());
+    }
+
+    /// Decodes the batch while another thread computes the grammar masks constrained
+    /// sequences will sample with next: a mask depends only on the tokens already chosen, so
+    /// it need not wait for the logits, and the step waits for masks only when they take
+    /// longer than the decode itself.
+    fn decode_and_mask(
+        &mut self,
+        context: &mut LlamaContext,
+    ) -> Result<(), llama_cpp_2::DecodeError> {
+        let mut guides: Vec<_> = self
+            .slots
+            .iter_mut()
+            .flatten()
+            .map(|seq| &mut seq.guide)
+            .filter(|guide| guide.needs_mask())
+            .collect();
+        if guides.is_empty() {
+            return context.decode(&mut self.batch);
+        }
+        let batch = &mut self.batch;
+        std::thread::scope(|scope| {
+            let masks = scope.spawn(move || guides.iter_mut().for_each(|g| g.prepare_mask()));
+            let decoded = context.decode(batch);
+            // A panic in llguidance only loses the masks: `pick` computes them again.
+            let _ = masks.join();
+            decoded
+        })
     }
 
     /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
@@ -372,8 +401,19 @@ impl<'m> Scheduler<'m> {
             let Some(at) = seq.logits_at.take() else {
                 continue;
             };
-            let Some(finish) = seq.sample(context, at, self.model, &mut self.piece) else {
-                continue;
+            let finish = match seq.sample(context, at, self.model, &mut self.piece) {
+                Outcome::Going => continue,
+                Outcome::Finished(finish) => finish,
+                Outcome::Failed(reason) => {
+                    // Its cells hold text the grammar refused: nothing worth caching.
+                    if let Some(seq) = self.slots[index].take() {
+                        tracing::debug!(seq = seq.seq_id, reason, "sequence failed");
+                        clear_cells(context, seq.seq_id);
+                        seq.fail(reason);
+                    }
+                    self.publish();
+                    continue;
+                }
             };
             let Some(seq) = self.slots[index].take() else {
                 continue;

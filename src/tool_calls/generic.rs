@@ -131,20 +131,19 @@ impl Generic {
             self.raw.push_str(taken);
         }
         if let Step::Done(_) = step {
-            if self.state == State::Calls {
-                self.calls(out);
-            }
-            self.state = State::Close;
+            // After a refused list, the envelope's end is text too.
+            let answered = self.state == State::ResponseJson || self.calls(out);
+            self.state = if answered { State::Close } else { State::Text };
         }
         rest
     }
 
     /// The list is complete: calls if every element is a well-formed, offered call, else the
     /// envelope so far is content.
-    fn calls(&mut self, out: &mut Emitter) {
+    fn calls(&mut self, out: &mut Emitter) -> bool {
         let raw = std::mem::take(&mut self.raw);
         let list = raw.find('[').map_or("", |start| &raw[start..]);
-        out.calls_or_content(parse_calls(list), &raw);
+        out.calls_or_content(parse_calls(list), &raw)
     }
 
     /// Decodes a `response` string under way; returns the text after its closing quote.

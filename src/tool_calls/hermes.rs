@@ -3,8 +3,8 @@
 
 use super::emit::Emitter;
 use super::json::parse_call;
+use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::pending::Pending;
 use super::stream::Extract;
 
 const OPEN: &str = "<tool_call>";

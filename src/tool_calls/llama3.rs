@@ -4,8 +4,8 @@
 
 use super::emit::Emitter;
 use super::json::{parse_call, JsonScan, Step};
+use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::pending::Pending;
 use super::stream::Extract;
 
 const TAG: &str = "<|python_tag|>";
@@ -27,7 +27,7 @@ pub(super) struct Llama3 {
     /// Text not yet emitted: held text, or the call so far.
     buf: Pending,
     scan: JsonScan,
-    /// How much of a call's `buf` the scan has seen.
+    /// How much of a call's `buf` the scan has seen; at the start, how much whitespace.
     scanned: usize,
 }
 
@@ -51,8 +51,9 @@ impl Llama3 {
         let rest = self.buf.rest();
         match self.state {
             State::Start => {
-                let trimmed = rest.trim_start();
+                let trimmed = rest[self.scanned..].trim_start();
                 let skipped = rest.len() - trimmed.len();
+                self.scanned = skipped;
                 if trimmed.is_empty() || (TAG.starts_with(trimmed) && trimmed != TAG) {
                     return false;
                 }
@@ -96,6 +97,10 @@ impl Llama3 {
                 }
                 true
             }
+            State::Call if not_a_call(rest) => {
+                self.state = State::Text;
+                true
+            }
             State::Call => match self.scan.feed(&rest[self.scanned..]) {
                 Step::More => {
                     self.scanned = rest.len();
@@ -119,5 +124,29 @@ impl Llama3 {
         self.scan = JsonScan::default();
         self.scanned = 0;
         self.state = State::Call;
+    }
+}
+
+/// Keys a call object may start with.
+const FIRST_KEYS: [&str; 6] = ["name", "type", "function", "parameters", "arguments", "id"];
+
+/// Whether a bare JSON reply already shows it is data, not a call, by its first key: then it
+/// streams as content at once instead of waiting for its end. Looks at a bounded prefix only.
+fn not_a_call(call: &str) -> bool {
+    let mut end = call.len().min(64);
+    while !call.is_char_boundary(end) {
+        end -= 1;
+    }
+    let Some(body) = call[..end].strip_prefix('{') else {
+        return false;
+    };
+    let body = body.trim_start();
+    let Some(key) = body.strip_prefix('"') else {
+        return !body.is_empty() && !body.starts_with('}');
+    };
+    let key = &key[..key.len().min(12)];
+    match key.split_once('"') {
+        Some((whole, _)) => !FIRST_KEYS.contains(&whole),
+        None => !FIRST_KEYS.iter().any(|known| known.starts_with(key)),
     }
 }

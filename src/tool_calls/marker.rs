@@ -1,5 +1,5 @@
 //! Finding a marker such as `<tool_call>` in streamed text, holding back only what could still
-//! become one.
+//! become one, and the buffer the format parsers keep their unhandled text in.
 
 /// Where `marker` stands in `text`.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +44,53 @@ pub(super) fn find_from(text: &str, from: usize, marker: &str) -> Option<usize> 
 /// Where the next [`find_from`] on `text` plus more may start.
 pub(super) fn resume_at(text: &str, marker: &str) -> usize {
     text.len().saturating_sub(marker.len().saturating_sub(1))
+}
+
+/// Text a format parser has received but not handled yet, consumed from the front in O(1):
+/// draining a `String` from the front at every call would make many calls in one push
+/// quadratic.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    text: String,
+    /// Bytes of `text` already handled.
+    pos: usize,
+}
+
+impl Pending {
+    pub(super) fn push(&mut self, more: &str) {
+        // Dropping the handled front only once it is at least half the buffer keeps the cost
+        // of these moves linear in the text's length.
+        if self.pos > 0 && self.pos * 2 >= self.text.len() {
+            self.text.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.text.push_str(more);
+    }
+
+    pub(super) fn rest(&self) -> &str {
+        &self.text[self.pos..]
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos == self.text.len()
+    }
+
+    /// Marks `len` bytes of [`Pending::rest`] handled.
+    pub(super) fn advance(&mut self, len: usize) {
+        self.pos = (self.pos + len).min(self.text.len());
+    }
+
+    /// The first `len` bytes of [`Pending::rest`], marked handled.
+    pub(super) fn take(&mut self, len: usize) -> String {
+        let taken = self.rest()[..len].to_owned();
+        self.advance(len);
+        taken
+    }
+
+    pub(super) fn take_all(&mut self) -> String {
+        let len = self.rest().len();
+        self.take(len)
+    }
 }
 
 #[cfg(test)]

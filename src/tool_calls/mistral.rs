@@ -1,14 +1,16 @@
 //! Mistral calls: `[TOOL_CALLS][{"name": .., "arguments": ..}, ..]`, and the newer
-//! `[TOOL_CALLS]name[ARGS]{..}` (the marker repeated before each call).
+//! `[TOOL_CALLS]name[ARGS]{..}` (the marker repeated before each call), which some versions
+//! write `[TOOL_CALLS]name[CALL_ID]id[ARGS]{..}`.
 
 use super::emit::Emitter;
 use super::json::{arguments_text, is_valid, parse_calls, Call, JsonScan, Step};
+use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::pending::Pending;
 use super::stream::Extract;
 
 const MARKER: &str = "[TOOL_CALLS]";
 const ARGS: &str = "[ARGS]";
+const CALL_ID: &str = "[CALL_ID]";
 /// Longer "names" are text that happened to follow the marker.
 const MAX_NAME: usize = 256;
 
@@ -127,11 +129,22 @@ impl Mistral {
             Scan::Found(at) => (at, true),
             Scan::Partial(safe) => (safe, false),
         };
-        let name = &rest[..name_end];
+        // Some versions write `name[CALL_ID]id[ARGS]`: the id is checked, then not kept (the
+        // API gives calls its own ids).
+        let written = &rest[..name_end];
+        let (name, id) = match written.split_once(CALL_ID) {
+            Some((name, id)) => (name, id),
+            None => (
+                &written[..written.len() - marker::partial_suffix(written, CALL_ID)],
+                "",
+            ),
+        };
         let plausible = name.len() <= MAX_NAME
+            && id.len() <= MAX_NAME
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && id.chars().all(|c| c.is_ascii_alphanumeric());
         if !plausible || (found && name.is_empty()) {
             return self.fail(out);
         }

@@ -19,7 +19,6 @@ mod json_string;
 mod llama3;
 mod marker;
 mod mistral;
-mod pending;
 mod reasoning;
 mod stream;
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Splitting `<think>...</think>` off the start of a reply.
 //!
 //! Thinking is recognised only at the start (after whitespace) or, when the prompt opened it,
-//! from the first byte: a `<think>` later in an answer is the answer's text. Everything after
+//! from the first byte (a model that opens it again anyway has that `<think>` dropped): a
+//! `<think>` later in an answer is the answer's text. Everything after
 //! `</think>` is the answer, where tool calls are looked for.
 
 use super::marker::{self, Scan};
@@ -31,18 +32,21 @@ enum Phase {
 pub(super) struct ThinkSplitter {
     phase: Phase,
     held: String,
+    /// Leading whitespace bytes of `held` already seen at the start, so a long run of it is
+    /// not scanned again at every push.
+    blank: usize,
+    /// The prompt opened thinking: the reply starts inside it.
+    starts_inside: bool,
     opened_by_prompt: bool,
 }
 
 impl ThinkSplitter {
     pub(super) fn new(starts_inside: bool) -> Self {
         Self {
-            phase: if starts_inside {
-                Phase::Thinking
-            } else {
-                Phase::Start
-            },
+            phase: Phase::Start,
             held: String::new(),
+            blank: 0,
+            starts_inside,
             opened_by_prompt: starts_inside,
         }
     }
@@ -60,13 +64,18 @@ impl ThinkSplitter {
         }
         self.held.push_str(text);
         if self.phase == Phase::Start {
-            let trimmed = self.held.trim_start();
+            let trimmed = self.held[self.blank..].trim_start();
+            self.blank = self.held.len() - trimmed.len();
             if let Some(rest) = trimmed.strip_prefix(OPEN) {
-                pieces.push(Piece::Open);
+                if !self.starts_inside {
+                    pieces.push(Piece::Open);
+                }
                 self.held = rest.to_owned();
                 self.phase = Phase::Thinking;
             } else if OPEN.starts_with(trimmed) {
                 return pieces;
+            } else if self.starts_inside {
+                self.phase = Phase::Thinking;
             } else {
                 self.phase = Phase::Answer;
                 pieces.push(Piece::Answer(std::mem::take(&mut self.held)));
@@ -98,6 +107,7 @@ impl ThinkSplitter {
         let mut pieces = self.push("");
         let held = std::mem::take(&mut self.held);
         match self.phase {
+            Phase::Start if self.starts_inside => push_text(&mut pieces, Piece::Thinking(held)),
             Phase::Thinking => push_text(&mut pieces, Piece::Thinking(held)),
             Phase::Start | Phase::Answer => push_text(&mut pieces, Piece::Answer(held)),
         }
@@ -142,6 +152,14 @@ mod tests {
         let pieces = split(true, &["a</think>b <think>c"]);
         assert_eq!(pieces[0], Piece::Open);
         assert_eq!(pieces.last(), Some(&Piece::Answer("b <think>c".into())));
+        let again = split(true, &[" <thi", "nk>a</think>b"]);
+        let expected = [
+            Piece::Open,
+            Piece::Thinking("a".into()),
+            Piece::Close,
+            Piece::Answer("b".into()),
+        ];
+        assert_eq!(again, expected);
         let plain = split(false, &["x <think>"]);
         assert_eq!(plain, [Piece::Answer("x <think>".into())]);
     }

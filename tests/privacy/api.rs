@@ -30,6 +30,41 @@ fn messages(text: &str) -> Value {
     ])
 }
 
+/// A conversation with a tool: its description and parameters, a call's arguments and the
+/// tool's result all hold the canary; the reply must call it.
+fn tool_chat(text: &str) -> Value {
+    let arguments = json!({ "query": text }).to_string();
+    json!({
+        "messages": [
+            { "role": "user", "content": format!("Look up {text}") },
+            { "role": "assistant", "content": null, "tool_calls": [
+                { "id": "call_canary", "type": "function", "function": { "name": "lookup", "arguments": arguments } }
+            ] },
+            { "role": "tool", "tool_call_id": "call_canary", "content": format!("Found: {text}") },
+        ],
+        "tools": [{ "type": "function", "function": {
+            "name": "lookup",
+            "description": format!("Looks up {text}"),
+            "parameters": { "type": "object", "properties": {
+                "query": { "type": "string", "description": text }
+            }, "required": ["query"] },
+        } }],
+        "tool_choice": "required", "max_tokens": 24, "temperature": 0,
+    })
+}
+
+/// Structured output whose schema holds the canary in a description and an enum value.
+fn schema_chat(text: &str) -> Value {
+    json!({
+        "messages": messages(text), "max_tokens": 24, "temperature": 0,
+        "response_format": { "type": "json_schema", "json_schema": { "name": "canary", "schema": {
+            "type": "object", "description": text,
+            "properties": { "word": { "type": "string", "enum": [text, "other"] } },
+            "required": ["word"], "additionalProperties": false,
+        } } },
+    })
+}
+
 /// Successful generation: chat and legacy completions, streamed and not, with the canary in
 /// every text field.
 pub async fn generation(probe: &Probe, key: &str, text: &str) {
@@ -44,6 +79,32 @@ pub async fn generation(probe: &Probe, key: &str, text: &str) {
     streamed["stream_options"] = json!({ "include_usage": true });
     let payloads = sse_payloads(expect(probe.api(CHAT, key).json(&streamed), 200).await).await;
     assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    // Tools, a replayed call and its result, and a schema: the canary in every text of them.
+    for body in [tool_chat(text), schema_chat(text)] {
+        expect(probe.api(CHAT, key).json(&body), 200).await;
+        let mut streamed = body;
+        streamed["stream"] = json!(true);
+        let payloads = sse_payloads(expect(probe.api(CHAT, key).json(&streamed), 200).await).await;
+        assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    }
+    // Structured output: the canary in a schema's description, property name and values,
+    // enforced (200) and refused (400, the schema uses `contains`).
+    let schema = json!({
+        "type": "object", "description": text,
+        "properties": { text: { "enum": [text, "other"] } },
+        "required": [text], "additionalProperties": false,
+    });
+    let mut structured = chat.clone();
+    structured["response_format"] = json!({
+        "type": "json_schema",
+        "json_schema": { "name": "canary", "description": text, "schema": schema },
+    });
+    expect(probe.api(CHAT, key).json(&structured), 200).await;
+    structured["response_format"]["json_schema"]["schema"] =
+        json!({ "type": "array", "description": text, "contains": { "const": text } });
+    let refused = expect(probe.api(CHAT, key).json(&structured), 400).await;
+    let refusal = refused.text().await.unwrap_or_default();
+    assert!(!refusal.contains(text), "the refusal echoes the schema");
     for (prompt, stream) in [(json!(text), false), (json!([text]), true)] {
         let body = json!({
             "prompt": prompt, "user": text, "stop": text, "max_tokens": 8, "stream": stream,
@@ -96,6 +157,16 @@ pub async fn errors(probe: &Probe, key: &str, text: &str) {
         400,
     )
     .await;
+    // A schema the engine cannot take, the canary as its unknown keyword's value.
+    let unenforceable = json!({ "type": "json_schema", "json_schema": { "name": "c", "schema": {
+        "type": "string", "format": text, "pattern": format!("(a+)+{text}"),
+    } } });
+    let answer = probe.api(CHAT, key).json(&chat(json!({ "response_format": unenforceable })));
+    let answer = answer.send().await.expect("sent");
+    let status = answer.status().as_u16();
+    let said = answer.text().await.unwrap_or_default();
+    assert_eq!(status, 400, "an unknown format is refused, not ignored");
+    assert!(!said.contains(text), "the refusal repeats the schema");
     let broken = format!("{{\"messages\": [{}", json!(text));
     let raw = |body: String| {
         probe

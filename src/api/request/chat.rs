@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::tools::{tool_set, ToolChoiceField, ToolDef, ToolSet};
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::response_format::ResponseFormat;
 use crate::chat_template::{TemplateFunction, TemplateMessage, TemplateToolCall};
 
 #[derive(Debug, Deserialize)]
@@ -15,7 +16,7 @@ pub struct ChatFields {
     pub tools: Option<Vec<ToolDef>>,
     pub tool_choice: Option<ToolChoiceField>,
     pub parallel_tool_calls: Option<bool>,
-    pub response_format: Option<Value>,
+    pub response_format: Option<ResponseFormat>,
     pub reasoning_format: Option<ReasoningFormat>,
     // The legacy names of tools: named in an error, never half-supported.
     functions: Option<IgnoredAny>,

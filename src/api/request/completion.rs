@@ -5,11 +5,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::response_format::ResponseFormat;
 
 #[derive(Debug, Deserialize)]
 pub struct CompletionFields {
     pub prompt: Option<Prompt>,
-    pub response_format: Option<Value>,
+    pub response_format: Option<ResponseFormat>,
     echo: Option<bool>,
     suffix: Option<Value>,
     best_of: Option<u32>,

@@ -54,6 +54,14 @@ fn llama3_bare_json_tag_and_separators() {
     );
     let data = whole(ToolFormat::Llama3Json, OFF, "{\"temperature\": 20} is it");
     assert_eq!(data.content, "{\"temperature\": 20} is it");
+
+    // Data, not a call, streams as soon as its first key shows it.
+    let mut parser = StreamParser::new(Some(ToolFormat::Llama3Json), OFF, offered(), validator());
+    assert!(parser.push("{\"ty").is_empty());
+    assert_eq!(
+        parser.push("po\": [1,"),
+        [Delta::Content("{\"typo\": [1,".into())]
+    );
 }
 
 #[test]

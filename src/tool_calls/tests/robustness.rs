@@ -141,6 +141,34 @@ fn a_list_with_one_bad_call_is_content_whole() {
     assert_eq!((parsed.content.as_str(), parsed.calls.len()), (mistral, 0));
     let generic = "{\"tool_calls\": [{\"name\": \"search\", \"arguments\": {}}, {\"name\": \"search\", \"arguments\": {\"q\": \"refuse\"}}]}";
     let parsed = same_however_split(ToolFormat::Generic, OFF, generic);
-    assert_eq!(parsed.calls.len(), 0);
-    assert!(parsed.content.starts_with("{\"tool_calls\": [{"));
+    assert_eq!((parsed.content.as_str(), parsed.calls.len()), (generic, 0));
+}
+
+#[test]
+fn a_long_run_of_whitespace_streams_in_linear_time() {
+    let blank = " ".repeat(300_000);
+    for format in [
+        ToolFormat::Hermes,
+        ToolFormat::Llama3Json,
+        ToolFormat::Mistral,
+        ToolFormat::Generic,
+    ] {
+        let separate = ReasoningMode::Separate {
+            starts_inside: false,
+        };
+        for reasoning in [OFF, separate] {
+            let started = Instant::now();
+            let mut parser = StreamParser::new(Some(format), reasoning, offered(), validator());
+            let mut deltas: Vec<Delta> = (0..blank.len())
+                .flat_map(|at| parser.push(&blank[at..=at]))
+                .collect();
+            deltas.extend(parser.finish());
+            assert!(collect(deltas).calls.is_empty());
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_secs(2),
+                "{format:?} {reasoning:?}: {took:?}"
+            );
+        }
+    }
 }

@@ -29,7 +29,7 @@ fn mistral_split_everywhere() {
             .len(),
         2
     );
-    let v11 = "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Rome\"}[TOOL_CALLS]nope here[ARGS]{}";
+    let v11 = "[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]{\"city\": \"Rome\"}[TOOL_CALLS]nope here[ARGS]{}";
     let parsed = same_however_split(ToolFormat::Mistral, OFF, v11);
     assert_eq!(parsed.calls, [call("get_weather", r#"{"city":"Rome"}"#)]);
     assert_eq!(parsed.content, "[TOOL_CALLS]nope here[ARGS]{}");
@@ -68,4 +68,11 @@ fn generic_response_streams_as_it_arrives() {
     assert_eq!(parser.push("lo \\ud83d"), [Delta::Content("lo ".into())]);
     assert_eq!(parser.push("\\ude00\"}"), [Delta::Content("😀".into())]);
     assert!(parser.finish().is_empty());
+}
+
+#[test]
+fn llama3_data_reply_split_everywhere() {
+    let text = "{ \"type\": \"weather\", \"deg\": 20}{\"temperature\": 21, \"name\": \"x\"}";
+    let parsed = same_however_split(ToolFormat::Llama3Json, OFF, text);
+    assert_eq!((parsed.content.as_str(), parsed.calls.len()), (text, 0));
 }
