@@ -23,9 +23,11 @@ Several servers are measured level by level in turn (level 1 on each, then level
 ...), so that their ratio is taken side by side on a noisy machine. The first two servers
 give the ratio column.
 
-Then two scenarios on each server in turn: a --turns-turn conversation (does the last
-turn's time to first token stay close to the first's?) and a --long-prompt-token prompt
-arriving while --long-prompt-streams streams generate (how long do they stall?). With
+Then three scenarios on each server in turn: a --turns-turn conversation (does the last
+turn's time to first token stay close to the first's?), a --long-prompt-token prompt
+arriving while --long-prompt-streams streams generate (how long do they stall?), and
+structured output on --structured's JSON Schemas (coverage per dataset; tokens/s of
+constrained streams alone and mixed with free ones). With
 --llama-bench, llama.cpp's tg128 runs just before and just after the 1-client level, as the
 single-stream ceiling.
 
@@ -165,6 +167,52 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub long_prompt_runs: usize,
 
+    /// Folder of JSON Schemas for the structured-output scenario, one subfolder of `.json`
+    /// files per dataset (JSONSchemaBench's sample). Each schema goes once to every server as
+    /// `response_format` (coverage per dataset: valid, truncated, refused, invalid, error);
+    /// then streams constrained by the schemas every server took are timed alone, beside free
+    /// streams alone, and mixed with them.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "../shared/jsonschemabench-sample"
+    )]
+    pub structured: PathBuf,
+
+    /// At most this many schemas per dataset, the first in file name order (0 skips the
+    /// structured-output scenario; 100 covers every dataset of the sample).
+    #[arg(long, default_value_t = 100)]
+    pub structured_schemas: usize,
+
+    /// `max_tokens` of each coverage request (`length` is counted as truncated, not failed).
+    #[arg(long, default_value_t = 64)]
+    pub structured_max_tokens: u32,
+
+    /// Seconds a coverage request may take before it counts as an error (some servers
+    /// generate a token a second under some grammars).
+    #[arg(long, default_value_t = 60)]
+    pub structured_timeout: u64,
+
+    /// Coverage requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub structured_clients: usize,
+
+    /// Streams of each speed phase: that many constrained, that many free, then half and half.
+    #[arg(long, default_value_t = 4)]
+    pub structured_streams: usize,
+
+    /// `max_tokens` of the speed phases' requests.
+    #[arg(long, default_value_t = 256)]
+    pub structured_stream_tokens: u32,
+
+    /// Seconds of each speed phase on each server (requests are hung up at its end).
+    #[arg(long, default_value_t = 15.0)]
+    pub structured_duration: f64,
+
+    /// Skip the concurrency levels (and the chart): run the scenarios only.
+    #[arg(long)]
+    pub no_levels: bool,
+
     /// A line for the report's notes (repeatable), e.g. llama-bench figures of the same run.
     #[arg(long, value_name = "TEXT")]
     pub note: Vec<String>,
@@ -196,6 +244,22 @@ impl Args {
         }
         if self.long_prompt > 0 && (self.long_prompt_streams == 0 || self.long_prompt_runs == 0) {
             bail!("--long-prompt-streams and --long-prompt-runs must be at least 1");
+        }
+        if self.structured_schemas > 0 {
+            if !self.structured.is_dir() {
+                bail!(
+                    "schema folder {} not found (--structured DIR, or --structured-schemas 0 \
+                     to skip the scenario)",
+                    self.structured.display()
+                );
+            }
+            if self.structured_streams < 2 || self.structured_clients == 0 {
+                // One stream cannot be split into constrained and free ones for the mix.
+                bail!("--structured-streams must be at least 2, --structured-clients at least 1");
+            }
+            if !(self.structured_duration.is_finite() && self.structured_duration > 0.0) {
+                bail!("--structured-duration must be a positive number of seconds");
+            }
         }
         if self.max_tokens < 2 {
             bail!("--max-tokens must be at least 2 to measure decoding speed");

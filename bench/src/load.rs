@@ -79,11 +79,16 @@ pub struct Sample {
     pub cached_tokens: Option<u64>,
     /// The text of the reply, for conversations that send it back.
     pub reply: String,
+    /// The last `finish_reason` the stream gave (`stop`, `length`...).
+    pub finish_reason: Option<String>,
+    /// The HTTP status of a refused request (not 2xx), to tell a 4xx from a 5xx.
+    pub status: Option<u16>,
     pub error: Option<String>,
 }
 
 impl Sample {
-    fn new() -> Self {
+    /// An empty sample started now.
+    pub fn new() -> Self {
         Self {
             started: Instant::now(),
             token_times: Vec::new(),
@@ -91,6 +96,8 @@ impl Sample {
             prompt_tokens: None,
             cached_tokens: None,
             reply: String::new(),
+            finish_reason: None,
+            status: None,
             error: None,
         }
     }
@@ -207,6 +214,7 @@ async fn read_stream(
     let response = request.send().await?;
     let status = response.status();
     if !status.is_success() {
+        sample.status = Some(status.as_u16());
         // OpenAI-shaped servers say why in error.message.
         let body: Value = response.json().await.unwrap_or_default();
         match body["error"]["message"].as_str() {
@@ -252,6 +260,9 @@ where
             sample.reply.push_str(text);
             on_token(sample.token_times.len());
         }
+        if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
+            sample.finish_reason = Some(reason.to_owned());
+        }
         let counts = &chunk["usage"];
         if let Some(tokens) = counts["completion_tokens"].as_u64() {
             usage = Some(tokens);
@@ -293,6 +304,10 @@ mod tests {
             event(json!({ "role": "assistant", "content": "" })).replace('\n', "\r\n"),
             event(json!({ "content": "Hé" })),
             event(json!({ "content": "llo" })),
+            format!(
+                "data: {}\n\n",
+                json!({ "choices": [{ "delta": {}, "finish_reason": "stop" }] })
+            ),
             format!("data: {usage}\n\n"),
             "data:[DONE]\n\n".to_owned(),
         ]
@@ -304,6 +319,7 @@ mod tests {
             assert_eq!(counts, [1, 2]);
             assert_eq!(sample.token_times.len(), 2);
             assert_eq!(sample.reply, "Héllo");
+            assert_eq!(sample.finish_reason.as_deref(), Some("stop"));
             assert_eq!(sample.completion_tokens, 3);
             assert_eq!(
                 (sample.prompt_tokens, sample.cached_tokens),

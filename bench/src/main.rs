@@ -10,6 +10,7 @@ mod prefill_gap;
 mod report;
 mod servers;
 mod stats;
+mod structured;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +70,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 
     let mut scenarios = Scenarios::default();
     let mut levels = Vec::new();
-    for &clients in &args.levels {
+    let level_list: &[u32] = if args.no_levels { &[] } else { &args.levels };
+    for &clients in level_list {
         if clients == 1 {
             scenarios.tg128.extend(run_llama_bench(args));
         }
@@ -139,7 +141,29 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             scenarios.gaps.push(stats);
         }
     }
+    if args.structured_schemas > 0 {
+        let named: Vec<(String, Target)> = servers
+            .iter()
+            .zip(&targets)
+            .map(|(server, target)| (server.name.clone(), target.clone()))
+            .collect();
+        let results = structured::run(&client, &named, &plan, &structured_setup(args)).await?;
+        scenarios.structured = Some(results);
+    }
     write_results(args, &servers, levels, scenarios, load_before)
+}
+
+fn structured_setup(args: &Args) -> structured::Setup {
+    structured::Setup {
+        dir: args.structured.clone(),
+        per_dataset: args.structured_schemas,
+        max_tokens: args.structured_max_tokens,
+        timeout: Duration::from_secs(args.structured_timeout),
+        clients: args.structured_clients,
+        streams: args.structured_streams,
+        stream_tokens: args.structured_stream_tokens,
+        window: Duration::from_secs_f64(args.structured_duration),
+    }
 }
 
 /// tg128 of --llama-bench; a failure is reported and the run goes on without it.
@@ -236,7 +260,7 @@ fn write_results(
     let started = args.sotto.is_some() || args.llama_server.is_some();
     let mut settings = vec![format!(
         "Requests: model `{}`, max_tokens {}, temperature {}, seed {}, banned tokens [{}], \
-         streaming with usage; {} s per level and server",
+         streaming with usage; {} s per level and server{}",
         args.request_model()?,
         args.max_tokens,
         args.temperature,
@@ -247,6 +271,11 @@ fn write_results(
             .collect::<Vec<_>>()
             .join(", "),
         args.duration,
+        if args.no_levels {
+            " (levels skipped)"
+        } else {
+            ""
+        },
     )];
     if started {
         settings.push(format!(
@@ -290,6 +319,10 @@ fn write_results(
     std::fs::write(&markdown, report.markdown())
         .with_context(|| format!("writing {}", markdown.display()))?;
     eprintln!("wrote {}", markdown.display());
+    if args.no_levels {
+        // No levels, no chart.
+        return Ok(());
+    }
     let png = args.out.join("latest.png");
     if !args.font.is_file() {
         anyhow::bail!(

@@ -6,6 +6,7 @@ use crate::conversation::ConversationStats;
 use crate::llama_bench::Tg128;
 use crate::prefill_gap::GapStats;
 use crate::stats::LevelStats;
+use crate::structured;
 
 /// One measured server as the report names it.
 pub struct ServerInfo {
@@ -21,6 +22,7 @@ pub struct Scenarios {
     pub tg128: Vec<Tg128>,
     pub conversations: Vec<ConversationStats>,
     pub gaps: Vec<GapStats>,
+    pub structured: Option<structured::Results>,
 }
 
 pub struct Report {
@@ -65,7 +67,28 @@ impl Report {
                 }
             }
         }
-        md.push_str("\n## Results\n\n");
+        if !self.levels.is_empty() {
+            md.push_str(&self.levels_section());
+        }
+        md.push_str(&self.single_stream());
+        md.push_str(&self.conversations());
+        md.push_str(&self.gaps());
+        if let Some(results) = &self.scenarios.structured {
+            let names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
+            md.push_str(&structured::report::markdown(results, &names));
+        }
+        if !self.notes.is_empty() {
+            md.push_str("\n## Notes\n\n");
+            for note in &self.notes {
+                let _ = writeln!(md, "- {note}");
+            }
+        }
+        md
+    }
+
+    /// The levels' table with its legend and first errors.
+    fn levels_section(&self) -> String {
+        let mut md = String::from("\n## Results\n\n");
         md.push_str(&self.table());
         md.push_str(
             "\nTotal: completion tokens received during the level's window, per second. \
@@ -78,15 +101,6 @@ impl Report {
         if let Some(errors) = self.first_errors() {
             md.push_str("\nFirst error per server and level:\n\n");
             md.push_str(&errors);
-        }
-        md.push_str(&self.single_stream());
-        md.push_str(&self.conversations());
-        md.push_str(&self.gaps());
-        if !self.notes.is_empty() {
-            md.push_str("\n## Notes\n\n");
-            for note in &self.notes {
-                let _ = writeln!(md, "- {note}");
-            }
         }
         md
     }

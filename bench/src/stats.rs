@@ -136,6 +136,8 @@ mod tests {
             prompt_tokens: Some(10),
             cached_tokens: Some(4),
             reply: String::new(),
+            finish_reason: None,
+            status: None,
             error: None,
         }
     }
