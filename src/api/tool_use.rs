@@ -46,15 +46,12 @@ pub fn grammar(
             "This model's template writes tool calls in its own format; `response_format` can be combined with `tools` only when `tool_choice` is `none`.",
         ));
     }
-    let functions: Vec<(String, Value)> = tools
-        .callable()
-        .map(|f| (f.name.clone(), f.parameters()))
-        .collect();
+    let functions = Functions::new(tools);
     // A named function is called once. In parallel, a reply holds at most one call per offered
     // function: small models asked for a list otherwise repeat one call until `max_tokens`.
     let parallel = tools.parallel && !matches!(tools.choice, ToolChoice::Named(_));
     let more = if parallel {
-        functions.len().saturating_sub(1)
+        functions.list.len().saturating_sub(1)
     } else {
         0
     };
@@ -70,7 +67,11 @@ pub fn grammar(
                 }
             };
             ToolGrammar {
-                spec: GrammarSpec::JsonSchema(generic_schema(&functions, &mode)),
+                spec: GrammarSpec::JsonSchema({
+                    let mut schema = generic_schema(&functions.list, &mode);
+                    functions.add_definitions(&mut schema);
+                    schema
+                }),
                 trigger: None,
             }
         }
@@ -139,8 +140,15 @@ fn lark(source: String, trigger: Option<&str>) -> ToolGrammar {
 }
 
 /// One call to any of `functions`: `{"name": <const>, <arguments_key>: <its parameters>}`.
-fn call_schema(functions: &[(String, Value)], arguments_key: &str) -> Value {
-    let options: Vec<Value> = functions
+fn call_schema(functions: &Functions, arguments_key: &str) -> Value {
+    let mut schema = json!({ "anyOf": call_options(functions, arguments_key) });
+    functions.add_definitions(&mut schema);
+    schema
+}
+
+fn call_options(functions: &Functions, arguments_key: &str) -> Vec<Value> {
+    functions
+        .list
         .iter()
         .map(|(name, parameters)| {
             json!({
@@ -150,22 +158,196 @@ fn call_schema(functions: &[(String, Value)], arguments_key: &str) -> Value {
                 "additionalProperties": false,
             })
         })
-        .collect();
-    json!({ "anyOf": options })
+        .collect()
 }
 
-fn call_list(functions: &[(String, Value)], parallel: bool) -> Value {
-    let mut list =
-        json!({ "type": "array", "items": call_schema(functions, "arguments"), "minItems": 1 });
-    if !parallel {
-        list["maxItems"] = json!(1);
-    }
+fn call_list(functions: &Functions, parallel: bool) -> Value {
+    let most = if parallel {
+        functions.list.len().max(1)
+    } else {
+        1
+    };
+    let mut list = json!({
+        "type": "array",
+        "items": { "anyOf": call_options(functions, "arguments") },
+        "minItems": 1,
+        "maxItems": most,
+    });
+    functions.add_definitions(&mut list);
     list
+}
+
+/// The callable functions' argument schemas as a grammar takes them. Each one's definitions
+/// (`$defs`, `definitions`) move to the root of the grammar's schema under the function's
+/// name, with its `$ref`s rewritten to match: embedded under a call, `#/$defs/...` would
+/// otherwise point at nothing. Objects that do not say whether they take properties beyond
+/// the listed ones take none, as OpenAI's strict mode has it: small models otherwise invent
+/// properties until `max_tokens` runs out.
+struct Functions {
+    list: Vec<(String, Value)>,
+    definitions: serde_json::Map<String, Value>,
+}
+
+impl Functions {
+    fn new(tools: &ToolSet) -> Self {
+        let mut definitions = serde_json::Map::new();
+        let list = tools
+            .callable()
+            .map(|function| {
+                let mut parameters = function.parameters();
+                close_objects(&mut parameters);
+                let mut local = serde_json::Map::new();
+                if let Some(object) = parameters.as_object_mut() {
+                    for key in ["$defs", "definitions"] {
+                        if let Some(Value::Object(defs)) = object.remove(key) {
+                            local.extend(defs);
+                        }
+                    }
+                }
+                let name = &function.name;
+                let mut rewrote = rewrite_refs(&mut parameters, name);
+                if local.is_empty() && !rewrote {
+                    return (name.clone(), parameters);
+                }
+                for (def_name, mut def) in local {
+                    rewrote |= rewrite_refs(&mut def, name);
+                    definitions.insert(format!("{name}__{def_name}"), def);
+                }
+                definitions.insert(name.clone(), parameters);
+                (name.clone(), json!({ "$ref": format!("#/$defs/{name}") }))
+            })
+            .collect();
+        Self { list, definitions }
+    }
+
+    fn add_definitions(&self, schema: &mut Value) {
+        if !self.definitions.is_empty() {
+            schema["$defs"] = Value::Object(self.definitions.clone());
+        }
+    }
+}
+
+/// Points a function's local `$ref`s at its definitions' new place; whether any changed.
+fn rewrite_refs(schema: &mut Value, function: &str) -> bool {
+    let mut changed = false;
+    match schema {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get_mut("$ref") {
+                let rest = reference
+                    .strip_prefix("#/$defs/")
+                    .or_else(|| reference.strip_prefix("#/definitions/"));
+                let new = match rest {
+                    Some(rest) => Some(format!("#/$defs/{function}__{rest}")),
+                    None if reference == "#" => Some(format!("#/$defs/{function}")),
+                    None => None,
+                };
+                if let Some(new) = new {
+                    *reference = new;
+                    changed = true;
+                }
+            }
+            for value in object.values_mut() {
+                changed |= rewrite_refs(value, function);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                changed |= rewrite_refs(item, function);
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// Gives `additionalProperties: false` to every object schema that lists `properties` and
+/// says nothing of others, except inside `allOf` (its branches' properties combine).
+fn close_objects(schema: &mut Value) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    if object.contains_key("properties")
+        && !object.contains_key("additionalProperties")
+        && !object.contains_key("patternProperties")
+        && !object.contains_key("allOf")
+    {
+        object.insert("additionalProperties".to_owned(), Value::Bool(false));
+    }
+    for (key, value) in object.iter_mut() {
+        match (key.as_str(), value) {
+            ("allOf" | "const" | "enum" | "default" | "examples", _) => {}
+            ("properties" | "$defs" | "definitions", Value::Object(children)) => {
+                children.values_mut().for_each(close_objects);
+            }
+            (_, Value::Array(children)) => children.iter_mut().for_each(close_objects),
+            (_, child @ Value::Object(_)) => close_objects(child),
+            _ => {}
+        }
+    }
 }
 
 fn response_schema(spec: &GrammarSpec) -> Value {
     match spec {
         GrammarSpec::JsonSchema(schema) => schema.clone(),
         GrammarSpec::JsonObject | GrammarSpec::Lark(_) => json!({ "type": "object" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::request::{FunctionDef, ToolChoice};
+
+    fn tools(parameters: Value) -> ToolSet {
+        ToolSet {
+            functions: vec![FunctionDef {
+                name: "make".into(),
+                description: None,
+                parameters: Some(parameters),
+                strict: None,
+            }],
+            choice: ToolChoice::Required,
+            parallel: false,
+        }
+    }
+
+    #[test]
+    fn definitions_move_to_the_root_and_their_refs_follow() {
+        let functions = Functions::new(&tools(json!({
+            "type": "object",
+            "properties": { "item": { "$ref": "#/$defs/Item" }, "again": { "$ref": "#" } },
+            "$defs": { "Item": { "type": "object", "properties": { "n": { "type": "integer" } } } }
+        })));
+        assert_eq!(functions.list[0].1, json!({ "$ref": "#/$defs/make" }));
+        let root = &functions.definitions["make"];
+        assert_eq!(root["properties"]["item"]["$ref"], "#/$defs/make__Item");
+        assert_eq!(root["properties"]["again"]["$ref"], "#/$defs/make");
+        assert!(root.get("$defs").is_none());
+        assert_eq!(
+            functions.definitions["make__Item"]["additionalProperties"],
+            false
+        );
+    }
+
+    #[test]
+    fn objects_are_closed_unless_they_say_otherwise() {
+        let functions = Functions::new(&tools(json!({
+            "type": "object",
+            "properties": {
+                "open": { "type": "object", "properties": {}, "additionalProperties": true },
+                "list": { "type": "array", "items": { "type": "object", "properties": { "a": {} } } },
+                "both": { "allOf": [{ "type": "object", "properties": { "b": {} } }] }
+            }
+        })));
+        let schema = &functions.list[0].1;
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"]["open"]["additionalProperties"], true);
+        assert_eq!(
+            schema["properties"]["list"]["items"]["additionalProperties"],
+            false
+        );
+        assert!(schema["properties"]["both"]["allOf"][0]
+            .get("additionalProperties")
+            .is_none());
     }
 }

@@ -11,6 +11,8 @@ mod tools;
 
 pub use chat::{ChatFields, ReasoningFormat};
 pub use completion::{CompletionFields, Prompt};
+#[cfg(test)]
+pub use tools::FunctionDef;
 pub use tools::{ToolChoice, ToolSet};
 
 use std::collections::HashMap;
