@@ -97,3 +97,11 @@ impl Emitter {
         std::mem::take(&mut self.deltas)
     }
 }
+
+/// A tool-call format's parser of the answer text. Each gets the answer in pieces as generated
+/// and must give the same result however it is split.
+pub(super) trait Extract: Send {
+    fn push(&mut self, text: &str, out: &mut Emitter);
+    /// The answer ended: whatever is still open becomes content.
+    fn finish(&mut self, out: &mut Emitter);
+}

@@ -4,10 +4,9 @@
 //! `response_format` schema applies) streams out as its JSON text. A reply that is not the
 //! envelope (no grammar, or a broken one) is content as written.
 
-use super::emit::Emitter;
+use super::emit::{Emitter, Extract};
 use super::json::{parse_calls, JsonScan, Step};
 use super::json_string::{Decoded, StringDecoder};
-use super::stream::Extract;
 
 /// Keys are `response` or `tool_calls`: anything longer is not the envelope.
 const MAX_KEY: usize = 16;

@@ -1,11 +1,10 @@
 //! Hermes / Qwen calls: `<tool_call>\n{"name": .., "arguments": ..}\n</tool_call>`, one or more,
 //! with content before (and, rarely, after).
 
-use super::emit::Emitter;
+use super::emit::{Emitter, Extract};
 use super::json::parse_call;
 use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::stream::Extract;
 
 const OPEN: &str = "<tool_call>";
 const CLOSE: &str = "</tool_call>";

@@ -2,11 +2,10 @@
 //! after `<|python_tag|>`, several separated by `;` or newlines. A bare `{` starts a call only
 //! at the start of the answer; `<|python_tag|>` starts calls anywhere.
 
-use super::emit::Emitter;
+use super::emit::{Emitter, Extract};
 use super::json::{parse_call, JsonScan, Step};
 use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::stream::Extract;
 
 const TAG: &str = "<|python_tag|>";
 

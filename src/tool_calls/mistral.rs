@@ -2,11 +2,10 @@
 //! `[TOOL_CALLS]name[ARGS]{..}` (the marker repeated before each call), which some versions
 //! write `[TOOL_CALLS]name[CALL_ID]id[ARGS]{..}`.
 
-use super::emit::Emitter;
+use super::emit::{Emitter, Extract};
 use super::json::{arguments_text, is_valid, parse_calls, Call, JsonScan, Step};
 use super::marker::Pending;
 use super::marker::{self, Scan};
-use super::stream::Extract;
 
 const MARKER: &str = "[TOOL_CALLS]";
 const ARGS: &str = "[ARGS]";

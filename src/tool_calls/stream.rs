@@ -1,17 +1,9 @@
 //! The per-response parser: reasoning first, then the tool-call format on the answer.
 
-use super::emit::Emitter;
+use super::emit::{Emitter, Extract};
 use super::reasoning::{Piece, ThinkSplitter};
 use super::{generic, hermes, llama3, mistral};
 use super::{Delta, ReasoningMode, ToolFormat, Validator};
-
-/// A tool-call format's parser of the answer text. Each gets the answer in pieces as generated
-/// and must give the same result however it is split.
-pub(super) trait Extract: Send {
-    fn push(&mut self, text: &str, out: &mut Emitter);
-    /// The answer ended: whatever is still open becomes content.
-    fn finish(&mut self, out: &mut Emitter);
-}
 
 /// No tools offered: the answer is content.
 struct Plain;
