@@ -96,8 +96,20 @@ pub struct CalledFunction {
 }
 
 impl ChatFields {
-    /// Refuses what chat cannot take: another endpoint's fields and the legacy function fields.
+    /// Refuses what chat cannot take: no messages, another endpoint's fields and the legacy
+    /// function fields. Before the model is looked up: a bad request is a 400 even while the
+    /// model loads.
     pub fn check(&self) -> ApiResult<()> {
+        match &self.messages {
+            None => return Err(ApiError::missing("messages")),
+            Some(messages) if messages.is_empty() => {
+                return Err(ApiError::invalid_value(
+                    "messages",
+                    "`messages` must hold at least one message.",
+                ))
+            }
+            Some(_) => {}
+        }
         let completions_only = [
             ("prompt", self.prompt.is_some()),
             ("echo", self.echo.is_some()),
@@ -136,17 +148,10 @@ impl ChatFields {
     /// template's own fields (`native`), or, for a template that knows no tools, as the JSON
     /// the server's generic tool format uses, in `assistant` and `user` turns.
     pub fn conversation(&self, native: bool) -> ApiResult<Vec<TemplateMessage>> {
-        let messages = self
-            .messages
-            .as_ref()
-            .ok_or_else(|| ApiError::missing("messages"))?;
-        if messages.is_empty() {
-            return Err(ApiError::invalid_value(
-                "messages",
-                "`messages` must hold at least one message.",
-            ));
-        }
-        messages
+        // `check` has made sure there are messages.
+        self.messages
+            .as_deref()
+            .unwrap_or_default()
             .iter()
             .enumerate()
             .map(|(index, message)| template_message(index, message, native))
