@@ -53,40 +53,6 @@ impl Meta {
     }
 }
 
-/// A chat reply being assembled from the parser's deltas.
-#[derive(Default)]
-struct ChatReply {
-    content: String,
-    reasoning: Option<String>,
-    calls: Vec<ToolCall>,
-}
-
-impl ChatReply {
-    fn add(&mut self, delta: tool_calls::Delta) {
-        match delta {
-            tool_calls::Delta::Content(text) => self.content.push_str(&text),
-            tool_calls::Delta::Reasoning(text) => {
-                self.reasoning
-                    .get_or_insert_with(String::new)
-                    .push_str(&text);
-            }
-            tool_calls::Delta::CallStart { name, .. } => self.calls.push(ToolCall {
-                id: call_id(),
-                kind: "function",
-                function: FunctionCall {
-                    name,
-                    arguments: String::new(),
-                },
-            }),
-            tool_calls::Delta::CallArguments { index, fragment } => {
-                if let Some(call) = self.calls.get_mut(index) {
-                    call.function.arguments.push_str(&fragment);
-                }
-            }
-        }
-    }
-}
-
 fn call_id() -> String {
     format!("call_{}", uuid::Uuid::new_v4().simple())
 }
@@ -110,11 +76,11 @@ pub async fn collect(
         Shape::Text => None,
         Shape::Chat(parser) => Some(parser),
     };
-    let mut reply = ChatReply::default();
+    let mut deltas = Vec::new();
     while let Some(event) = events.recv().await {
         match event {
             Event::Text(piece) => match parser.as_mut() {
-                Some(parser) => parser.push(&piece).into_iter().for_each(|d| reply.add(d)),
+                Some(parser) => deltas.extend(parser.push(&piece)),
                 None => text.push_str(&piece),
             },
             Event::Done(finish) => {
@@ -131,16 +97,29 @@ pub async fn collect(
                             .into_response(),
                     );
                 };
-                parser.finish().into_iter().for_each(|d| reply.add(d));
+                deltas.extend(parser.finish());
+                let reply = tool_calls::collect(deltas);
                 let made_calls = !reply.calls.is_empty();
+                let calls = reply
+                    .calls
+                    .into_iter()
+                    .map(|call| ToolCall {
+                        id: call_id(),
+                        kind: "function",
+                        function: FunctionCall {
+                            name: call.name,
+                            arguments: call.arguments,
+                        },
+                    })
+                    .collect();
                 let choice = ChatChoice {
                     index: 0,
                     message: AssistantMessage {
                         role: "assistant",
                         content: (!(made_calls && reply.content.is_empty()))
                             .then_some(reply.content),
-                        reasoning_content: reply.reasoning,
-                        tool_calls: reply.calls,
+                        reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
+                        tool_calls: calls,
                     },
                     logprobs: None,
                     finish_reason: finish_reason(finish.reason, made_calls),
@@ -158,7 +137,8 @@ pub async fn collect(
 
 /// Chunks of a streamed chat reply: call ids are made here, when a call starts.
 struct ChatChunks {
-    ids: Vec<String>,
+    /// Calls started so far.
+    calls: usize,
 }
 
 impl ChatChunks {
@@ -174,7 +154,7 @@ impl ChatChunks {
             },
             tool_calls::Delta::CallStart { index, name } => {
                 let id = call_id();
-                self.ids.push(id.clone());
+                self.calls += 1;
                 Delta {
                     tool_calls: Some(vec![ToolCallDelta {
                         index,
@@ -235,7 +215,7 @@ pub fn stream(
             Shape::Text => None,
             Shape::Chat(parser) => Some(parser),
         };
-        let mut chunks = ChatChunks { ids: Vec::new() };
+        let mut chunks = ChatChunks { calls: 0 };
         let is_chat = parser.is_some();
         if is_chat {
             let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
@@ -267,7 +247,7 @@ pub fn stream(
                 for delta in parser.finish() {
                     yield chat_chunk(&meta, chunks.delta(delta), None);
                 }
-                let reason = finish_reason(finish.reason, !chunks.ids.is_empty());
+                let reason = finish_reason(finish.reason, chunks.calls > 0);
                 yield chat_chunk(&meta, Delta::default(), Some(reason));
             }
             None => yield text_chunk(&meta, String::new(), Some(finish_reason(finish.reason, false))),
