@@ -129,6 +129,7 @@ async fn serve_on(
         Arc::clone(&state.registry),
         !state.require_api_key,
     ));
+    let registry = Arc::clone(&state.registry);
     let app = router::router(state, &config);
     let limits = transport::Limits {
         max_connections: config.max_connections as usize,
@@ -138,5 +139,8 @@ async fn serve_on(
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
     transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
+    // Open requests have finished. The engines stop before `serve` returns, so the process may
+    // exit at once (see `engine::Engine::stop`).
+    tokio::task::spawn_blocking(move || registry.stop()).await?;
     Ok(())
 }

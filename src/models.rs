@@ -173,6 +173,14 @@ impl ModelRegistry {
         }
     }
 
+    /// Stops every loaded model's engine and waits until each has freed its context. Blocking.
+    /// A model still loading is not waited for.
+    pub fn stop(&self) {
+        for model in self.loaded() {
+            model.engine.stop();
+        }
+    }
+
     /// The models loaded so far.
     pub fn loaded(&self) -> Vec<Arc<LoadedModel>> {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);

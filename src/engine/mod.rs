@@ -139,15 +139,15 @@ pub fn backend() -> anyhow::Result<&'static LlamaBackend> {
         .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
-/// Handle to one model's engine thread. Dropping every clone stops the thread once its
-/// running sequences end.
+/// Handle to one model's engine thread. Dropping the last clone stops the thread, ending what
+/// still runs, and waits until its context is freed.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    commands: std::sync::mpsc::Sender<worker::Command>,
+    worker: worker::WorkerThread,
     admission: Arc<Semaphore>,
     capacity: usize,
     callers: Arc<admission::CallerLimits>,
@@ -167,10 +167,11 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let worker_model = Arc::clone(&model);
         let worker_stats = Arc::clone(&stats);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sotto-engine".into())
             .spawn(move || worker::run(&worker_model, config, receiver, &worker_stats, ready_tx))
             .context("spawning the engine thread")?;
+        let worker = worker::WorkerThread::new(commands, thread);
         let slot_context = ready_rx
             .recv()
             .context("the engine thread ended while starting")?
@@ -178,7 +179,7 @@ impl Engine {
         let capacity = (config.parallel + config.queue) as usize;
         Ok(Engine {
             inner: Arc::new(Inner {
-                commands,
+                worker,
                 admission: Arc::new(Semaphore::new(capacity)),
                 capacity,
                 callers: admission::CallerLimits::new(config.max_per_caller),
@@ -217,20 +218,26 @@ impl Engine {
         };
         let command = worker::Command::Generate(Box::new(job));
         self.inner
-            .commands
+            .worker
             .send(command)
             .map_err(|_| SubmitError::Stopped)?;
         Ok(receiver)
     }
 
+    /// Ends the engine thread, and what it still runs, and waits until its context is freed.
+    /// Blocking. Every later submission fails with [`SubmitError::Stopped`].
+    pub fn stop(&self) {
+        self.inner.worker.stop();
+    }
+
     /// Drops everything cached for `owner` (their session ended or their key was revoked).
     pub fn forget(&self, owner: CacheOwner) {
-        let _ = self.inner.commands.send(worker::Command::Forget(owner));
+        let _ = self.inner.worker.send(worker::Command::Forget(owner));
     }
 
     /// Drops everything cached for owners not in `live`.
     pub fn keep_only(&self, live: Arc<HashSet<CacheOwner>>) {
-        let _ = self.inner.commands.send(worker::Command::KeepOnly(live));
+        let _ = self.inner.worker.send(worker::Command::KeepOnly(live));
     }
 
     /// Idle slots holding a cached conversation.

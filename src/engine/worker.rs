@@ -3,8 +3,9 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
@@ -34,6 +35,54 @@ pub(super) enum Command {
     /// Drop every cached prefix whose owner is not in the set (credentials revoked elsewhere,
     /// such as from the command line).
     KeepOnly(Arc<HashSet<CacheOwner>>),
+}
+
+/// The engine thread's handle: its command channel, and the thread, which [`stop`] (or
+/// dropping the handle) ends and waits for. llama.cpp's process-wide state is torn down at
+/// exit: a context still being freed on a detached thread at that moment crashes the process
+/// (a test binary died of it after every test had passed). So `serve` returns only once its
+/// engines are gone.
+///
+/// [`stop`]: WorkerThread::stop
+pub(super) struct WorkerThread {
+    commands: Mutex<Option<Sender<Command>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerThread {
+    pub(super) fn new(commands: Sender<Command>, thread: JoinHandle<()>) -> Self {
+        Self {
+            commands: Mutex::new(Some(commands)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    pub(super) fn send(&self, command: Command) -> Result<(), SendError<Command>> {
+        match &*lock(&self.commands) {
+            Some(commands) => commands.send(command),
+            None => Err(SendError(command)),
+        }
+    }
+
+    /// Closes the channel, which ends the thread within one decode step (see `Scheduler::run`),
+    /// and waits until it has ended. Blocking; idempotent.
+    pub(super) fn stop(&self) {
+        lock(&self.commands).take();
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for WorkerThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(super) fn run(
@@ -116,7 +165,6 @@ impl<'m> Scheduler<'m> {
         // Idle waits wake up now and then to expire cached prefixes.
         let tick =
             (self.cache.idle_timeout() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let mut open = true;
         loop {
             // Whether the engine sat idle through DECODE_AHEAD_PAUSE with tokens owed.
             let mut paused = false;
@@ -128,11 +176,13 @@ impl<'m> Scheduler<'m> {
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
-            while open {
+            loop {
                 match commands.try_recv() {
                     Ok(command) => self.handle(command, context),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => open = false,
+                    // Stopped: the server has let its open requests finish, so what still runs
+                    // has no reader, and ends now.
+                    Err(TryRecvError::Disconnected) => return,
                 }
             }
             if self.last_expiry.elapsed() >= tick {
@@ -144,9 +194,6 @@ impl<'m> Scheduler<'m> {
             self.admit(context);
             self.publish();
             if self.is_idle() {
-                if !open {
-                    return;
-                }
                 if paused {
                     self.decode_owed(context);
                 }
