@@ -7,6 +7,7 @@ mod cache;
 mod constraint;
 mod guide;
 mod kv;
+mod masks;
 mod pacing;
 mod sampling;
 mod sequence;
@@ -120,6 +121,9 @@ pub struct EngineStats {
     pub cached_slots: AtomicUsize,
     /// Tokens of a next turn's opening decoded ahead into cached slots (`next_turn`).
     pub decoded_ahead: AtomicU64,
+    /// Constrained picks put off by a step because their grammar mask took longer than the
+    /// decode (the other sequences did not wait for it).
+    pub late_masks: AtomicU64,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -252,6 +256,10 @@ impl Engine {
 
     pub fn decoded_ahead(&self) -> u64 {
         self.inner.stats.decoded_ahead.load(Ordering::Relaxed)
+    }
+
+    pub fn late_masks(&self) -> u64 {
+        self.inner.stats.late_masks.load(Ordering::Relaxed)
     }
 
     /// Tokenizes a prompt. Special tokens spelt in it are parsed, except inside `plain`

@@ -14,10 +14,12 @@ use llama_cpp_2::model::LlamaModel;
 
 use super::admission::next_job;
 use super::cache::{CacheOwner, PromptCache};
+use super::guide::Logits;
 use super::kv::{
     clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
     prefix_intact, sliding_window, trim_cells, BATCH_TOKENS,
 };
+use super::masks::MaskThread;
 use super::pacing::PrefillPacer;
 use super::sequence::{Job, Outcome, Sequence};
 use super::{EngineConfig, EngineStats, Event};
@@ -26,6 +28,9 @@ use super::{EngineConfig, EngineStats, Event};
 /// turns. A client sending its next request at once (a script, a benchmark) would otherwise
 /// wait for that step, usually for nothing; a person takes seconds to read and type.
 const DECODE_AHEAD_PAUSE: Duration = Duration::from_millis(250);
+
+/// How long an engine with nothing to decode waits for a late grammar mask at a time.
+const MASK_WAIT: Duration = Duration::from_millis(5);
 
 pub(super) enum Command {
     /// Boxed: a job is large, and the other commands are small.
@@ -134,6 +139,7 @@ struct Scheduler<'m> {
     chunks: Vec<usize>,
     piece: Vec<u8>,
     last_expiry: Instant,
+    masks: MaskThread,
 }
 
 impl<'m> Scheduler<'m> {
@@ -158,6 +164,7 @@ impl<'m> Scheduler<'m> {
             chunks: vec![0; config.parallel as usize],
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
+            masks: MaskThread::start(),
         }
     }
 
@@ -322,12 +329,18 @@ impl<'m> Scheduler<'m> {
             .count();
         let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
         let prompt_tokens = self.plan_prompt_chunks(self.pacer.budget(generating, capacity));
+        for seq in self.slots.iter_mut().flatten() {
+            seq.guide.request_mask(&self.masks);
+        }
         self.fill_batch();
         if self.batch.n_tokens() == 0 {
+            // Nothing to decode: every sequence waits for its grammar mask.
+            self.wait_for_a_mask();
+            self.sample_all(context);
             return;
         }
         tracing::trace!(tokens = self.batch.n_tokens(), generating, "decode step");
-        if let Err(error) = self.decode_and_mask(context) {
+        if let Err(error) = context.decode(&mut self.batch) {
             tracing::error!(%error, tokens = self.batch.n_tokens(), "decode failed");
             self.fail_all(context);
             return;
@@ -337,32 +350,17 @@ impl<'m> Scheduler<'m> {
             .record(generating, prompt_tokens, started.elapsed());
     }
 
-    /// Decodes the batch while another thread computes the grammar masks constrained
-    /// sequences will sample with next: a mask depends only on the tokens already chosen, so
-    /// it need not wait for the logits, and the step waits for masks only when they take
-    /// longer than the decode itself.
-    fn decode_and_mask(
-        &mut self,
-        context: &mut LlamaContext,
-    ) -> Result<(), llama_cpp_2::DecodeError> {
-        let mut guides: Vec<_> = self
+    /// Blocks until the first sequence waiting for its mask has it, or a short while has
+    /// passed (commands and cancellations are checked in between).
+    fn wait_for_a_mask(&mut self) {
+        if let Some(seq) = self
             .slots
             .iter_mut()
             .flatten()
-            .map(|seq| &mut seq.guide)
-            .filter(|guide| guide.needs_mask())
-            .collect();
-        if guides.is_empty() {
-            return context.decode(&mut self.batch);
+            .find(|seq| seq.kept_logits.is_some())
+        {
+            seq.guide.ready(MASK_WAIT);
         }
-        let batch = &mut self.batch;
-        std::thread::scope(|scope| {
-            let masks = scope.spawn(move || guides.iter_mut().for_each(|g| g.prepare_mask()));
-            let decoded = context.decode(batch);
-            // A panic in llguidance only loses the masks: `pick` computes them again.
-            let _ = masks.join();
-            decoded
-        })
     }
 
     /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
@@ -445,10 +443,22 @@ impl<'m> Scheduler<'m> {
             let Some(seq) = self.slots[index].as_mut() else {
                 continue;
             };
-            let Some(at) = seq.logits_at.take() else {
+            let outcome = if let Some(at) = seq.logits_at.take() {
+                if !seq.guide.ready(Duration::ZERO) {
+                    // Its mask is late: it picks at a later step, from these logits, and the
+                    // others do not wait for it.
+                    seq.kept_logits = Some(context.get_logits_ith(at).to_vec());
+                    self.stats.late_masks.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                seq.sample(Logits::Decoded(context, at), self.model, &mut self.piece)
+            } else if seq.kept_logits.is_some() && seq.guide.ready(Duration::ZERO) {
+                let kept = seq.kept_logits.take().unwrap_or_default();
+                seq.sample(Logits::Kept(&kept), self.model, &mut self.piece)
+            } else {
                 continue;
             };
-            let finish = match seq.sample(context, at, self.model, &mut self.piece) {
+            let finish = match outcome {
                 Outcome::Going => continue,
                 Outcome::Finished(finish) => finish,
                 Outcome::Failed(reason) => {
