@@ -59,7 +59,15 @@ pub async fn post(
         }
         _ => None,
     };
-    let validator = calling.map(validator_for).transpose()?;
+    // Compiling the tools' schemas takes time in proportion to them: off the async runtime.
+    let validator = match calling.cloned() {
+        Some(tools) => Some(
+            tokio::task::spawn_blocking(move || validator_for(&tools))
+                .await
+                .map_err(ApiError::internal)??,
+        ),
+        None => None,
+    };
     let prompt = render(&model, messages, template_tools).await?;
 
     let reasoning = reasoning_mode(

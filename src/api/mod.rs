@@ -12,6 +12,7 @@ mod reply;
 mod request;
 mod response;
 mod response_format;
+mod schemas;
 mod tool_use;
 
 use std::time::Duration;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
+use super::schemas;
 use crate::engine::{Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
 use crate::models::LoadedModel;
 
@@ -21,8 +22,9 @@ pub enum ResponseFormat {
     JsonSchema { json_schema: JsonSchemaFormat },
 }
 
-/// OpenAI's `json_schema` object. `name`, `description` and `strict` change nothing here:
-/// the schema is always enforced whole, as `strict: true` promises.
+/// OpenAI's `json_schema` object. The schema is always enforced whole; `strict: true` also
+/// closes objects that do not say whether they take unlisted properties, as OpenAI's strict
+/// mode requires of them (see `schemas`). `name` and `description` change nothing.
 #[derive(Debug, Deserialize)]
 pub struct JsonSchemaFormat {
     #[serde(rename = "name")]
@@ -30,8 +32,8 @@ pub struct JsonSchemaFormat {
     #[serde(default, rename = "description")]
     pub _description: Option<String>,
     pub schema: Option<Value>,
-    #[serde(default, rename = "strict")]
-    pub _strict: Option<bool>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 impl ResponseFormat {
@@ -41,12 +43,14 @@ impl ResponseFormat {
             ResponseFormat::Text => None,
             ResponseFormat::JsonObject => Some(GrammarSpec::JsonObject),
             // OpenAI takes a missing schema as any JSON value; an empty schema says that.
-            ResponseFormat::JsonSchema { json_schema } => Some(GrammarSpec::JsonSchema(
-                json_schema
+            ResponseFormat::JsonSchema { json_schema } => {
+                let mut schema = json_schema
                     .schema
                     .clone()
-                    .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
-            )),
+                    .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+                schemas::prepare(&mut schema, json_schema.strict == Some(true));
+                Some(GrammarSpec::JsonSchema(schema))
+            }
         }
     }
 }
@@ -115,6 +119,28 @@ mod tests {
         }))
         .spec();
         assert!(matches!(spec, Some(GrammarSpec::JsonSchema(s)) if s == schema));
+    }
+
+    #[test]
+    fn strict_closes_objects_and_its_absence_does_not() {
+        let spec = |strict: Value| {
+            let spec = format(serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "x",
+                    "schema": { "type": "object", "properties": { "a": {} } },
+                    "strict": strict,
+                },
+            }))
+            .spec();
+            match spec {
+                Some(GrammarSpec::JsonSchema(schema)) => schema,
+                _ => panic!("a schema"),
+            }
+        };
+        assert_eq!(spec(Value::Bool(true))["additionalProperties"], false);
+        assert!(spec(Value::Bool(false)).get("additionalProperties").is_none());
+        assert!(spec(Value::Null).get("additionalProperties").is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::schemas;
 use super::request::{ToolChoice, ToolSet};
 use crate::engine::GrammarSpec;
 use crate::tool_calls::generic_schema::{generic_schema, generic_system_prompt, GenericMode};
@@ -86,11 +87,14 @@ pub fn grammar(
                     None,
                 )
             } else {
-                let rest = format!(
-                    "start: \"\\n\" call \"\\n</tool_call>\"\ncall: %json {}\n",
-                    calls("arguments")
-                );
-                lark(rest, Some("<tool_call>"))
+                // The trigger opened the first call; in parallel, more blocks may follow it.
+                let first = "\"\\n\" call \"\\n</tool_call>\"";
+                let start = if more == 0 {
+                    first.to_owned()
+                } else {
+                    format!("{first} (\"\\n\" block){{0,{more}}}")
+                };
+                lark(format!("start: {start}\n{block}"), Some("<tool_call>"))
             }
         }
         ToolFormat::Mistral => {
@@ -195,7 +199,7 @@ impl Functions {
             .callable()
             .map(|function| {
                 let mut parameters = function.parameters();
-                close_objects(&mut parameters);
+                schemas::prepare(&mut parameters, true);
                 let mut local = serde_json::Map::new();
                 if let Some(object) = parameters.as_object_mut() {
                     for key in ["$defs", "definitions"] {
@@ -260,32 +264,6 @@ fn rewrite_refs(schema: &mut Value, function: &str) -> bool {
     changed
 }
 
-/// Gives `additionalProperties: false` to every object schema that lists `properties` and
-/// says nothing of others, except inside `allOf` (its branches' properties combine).
-fn close_objects(schema: &mut Value) {
-    let Value::Object(object) = schema else {
-        return;
-    };
-    if object.contains_key("properties")
-        && !object.contains_key("additionalProperties")
-        && !object.contains_key("patternProperties")
-        && !object.contains_key("allOf")
-    {
-        object.insert("additionalProperties".to_owned(), Value::Bool(false));
-    }
-    for (key, value) in object.iter_mut() {
-        match (key.as_str(), value) {
-            ("allOf" | "const" | "enum" | "default" | "examples", _) => {}
-            ("properties" | "$defs" | "definitions", Value::Object(children)) => {
-                children.values_mut().for_each(close_objects);
-            }
-            (_, Value::Array(children)) => children.iter_mut().for_each(close_objects),
-            (_, child @ Value::Object(_)) => close_objects(child),
-            _ => {}
-        }
-    }
-}
-
 fn response_schema(spec: &GrammarSpec) -> Value {
     match spec {
         GrammarSpec::JsonSchema(schema) => schema.clone(),
@@ -327,27 +305,5 @@ mod tests {
             functions.definitions["make__Item"]["additionalProperties"],
             false
         );
-    }
-
-    #[test]
-    fn objects_are_closed_unless_they_say_otherwise() {
-        let functions = Functions::new(&tools(json!({
-            "type": "object",
-            "properties": {
-                "open": { "type": "object", "properties": {}, "additionalProperties": true },
-                "list": { "type": "array", "items": { "type": "object", "properties": { "a": {} } } },
-                "both": { "allOf": [{ "type": "object", "properties": { "b": {} } }] }
-            }
-        })));
-        let schema = &functions.list[0].1;
-        assert_eq!(schema["additionalProperties"], false);
-        assert_eq!(schema["properties"]["open"]["additionalProperties"], true);
-        assert_eq!(
-            schema["properties"]["list"]["items"]["additionalProperties"],
-            false
-        );
-        assert!(schema["properties"]["both"]["allOf"][0]
-            .get("additionalProperties")
-            .is_none());
     }
 }
