@@ -184,8 +184,9 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub structured_schemas: usize,
 
-    /// `max_tokens` of each coverage request (`length` is counted as truncated, not failed).
-    #[arg(long, default_value_t = 64)]
+    /// `max_tokens` of each coverage request. A reply cut by it (`length`) is counted as
+    /// truncated: neither covered nor failed, since a prefix proves nothing either way.
+    #[arg(long, default_value_t = 256)]
     pub structured_max_tokens: u32,
 
     /// Seconds a coverage request may take before it counts as an error (some servers

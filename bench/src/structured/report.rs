@@ -21,8 +21,8 @@ pub fn markdown(results: &Results, servers: &[String]) -> String {
          `stop` and the reply validates (the `jsonschema` crate, formats checked); truncated: \
          `length`; refused: a 4xx; invalid: `stop` but the reply does not parse or validate; \
          error: a 5xx, a broken stream or the timeout; unchecked: `stop`, but the bench's \
-         validator cannot compile the schema. Coverage: valid + truncated + unchecked, in \
-         percent of the schemas.\n\n\
+         validator cannot compile the schema. Coverage: valid + unchecked, in percent of the \
+         schemas (a truncated reply proves nothing either way).\n\n\
          | Dataset | Schemas | Server | Valid | Truncated | Refused | Invalid | Error \
          | Unchecked | Coverage % |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         setup.dir.display(),
