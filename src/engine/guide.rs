@@ -3,6 +3,7 @@
 //! shared between sequences), and the mask it needs next is computed on the mask thread while
 //! the batch decodes (see `masks`), not after.
 
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
 use llama_cpp_2::sampling::LlamaSampler;
@@ -115,34 +116,30 @@ impl Guide {
             return true;
         };
         let received = if wait.is_zero() {
-            pending.try_recv().map_err(|error| match error {
-                std::sync::mpsc::TryRecvError::Empty => false,
-                std::sync::mpsc::TryRecvError::Disconnected => true,
-            })
+            match pending.try_recv() {
+                Ok(computed) => Some(computed),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => None,
+            }
         } else {
-            pending.recv_timeout(wait).map_err(|error| match error {
-                std::sync::mpsc::RecvTimeoutError::Timeout => false,
-                std::sync::mpsc::RecvTimeoutError::Disconnected => true,
-            })
+            match pending.recv_timeout(wait) {
+                Ok(computed) => Some(computed),
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => None,
+            }
         };
-        match received {
-            Ok(Computed {
+        *held = match received {
+            Some(Computed {
                 matcher,
                 mask: Some(mask),
-            }) => {
-                *held = Held::Here {
-                    matcher,
-                    mask: Some(mask),
-                };
-                true
-            }
-            Err(false) => false,
+            }) => Held::Here {
+                matcher,
+                mask: Some(mask),
+            },
             // No mask (the grammar allows nothing), or no matcher any more.
-            Ok(Computed { mask: None, .. }) | Err(true) => {
-                *held = Held::Lost;
-                true
-            }
-        }
+            _ => Held::Lost,
+        };
+        true
     }
 
     /// Picks the next token from `logits`: through the grammar's mask when one applies, else
