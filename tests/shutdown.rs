@@ -37,7 +37,11 @@ async fn serve_lets_open_requests_finish_then_returns_once_its_engines_have_stop
         let _ = stopped.await;
     }));
     wait_model_ready(&base).await;
-    assert_eq!(engine_threads(), 1, "the model's engine runs on its own thread");
+    assert_eq!(
+        engine_threads(),
+        1,
+        "the model's engine runs on its own thread"
+    );
 
     // A stream is open when the server is told to stop: it runs to its end.
     let mut body = greedy_chat("Write a long story about the sea.", 48);
@@ -63,7 +67,10 @@ async fn serve_lets_open_requests_finish_then_returns_once_its_engines_have_stop
         .expect("the stream ran to its end");
     assert!(["stop", "length"].contains(&finish), "{finish}");
     let usage = chunks.last().expect("a usage chunk");
-    assert!(usage["usage"]["completion_tokens"].as_u64() > Some(0), "{usage}");
+    assert!(
+        usage["usage"]["completion_tokens"].as_u64() > Some(0),
+        "{usage}"
+    );
 
     server
         .await

@@ -160,6 +160,58 @@ async fn an_unenforceable_schema_is_refused_naming_its_keyword_not_its_content()
     assert_eq!(response.status(), 400);
 }
 
+/// Keywords the compiler does not know, enforced through an exact rewrite: a `oneOf` whose
+/// branches cannot both match, and property dependencies. Replies validate against the schema
+/// as sent; a `oneOf` whose branches overlap is still refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn exclusive_one_of_and_property_dependencies_are_enforced_overlapping_one_of_refused() {
+    let app = common::shared_app().await;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "pet": { "oneOf": [
+                { "type": "object", "required": ["kind", "lives"],
+                  "properties": { "kind": { "const": "cat" }, "lives": { "type": "integer", "minimum": 1, "maximum": 9 } } },
+                { "type": "object", "required": ["kind", "good"],
+                  "properties": { "kind": { "const": "dog" }, "good": { "type": "boolean" } } },
+                { "type": "string", "maxLength": 12 }
+            ] },
+            "street": { "type": "string", "maxLength": 20 },
+            "city": { "type": "string", "maxLength": 20 }
+        },
+        "required": ["pet"],
+        "dependencies": { "street": ["city"] }
+    });
+    let runs = (0..8).map(|i| {
+        let body = structured(
+            "Describe a pet and where it lives, as JSON.",
+            schema_format(&schema),
+            200,
+            i % 2 == 0,
+        );
+        async move { reply(app, body).await }
+    });
+    let mut stopped = 0;
+    for (text, finish) in futures::future::join_all(runs).await {
+        if finish == "stop" {
+            stopped += 1;
+            if let Err(error) = validates(&schema, &text) {
+                panic!("a reply that ended with stop does not validate: {error}");
+            }
+        }
+    }
+    assert!(stopped >= 6, "only {stopped} of 8 runs ended with stop");
+
+    let overlapping =
+        json!({ "oneOf": [{ "type": "string" }, { "type": "string", "maxLength": 3 }] });
+    let body = structured("Say something.", schema_format(&overlapping), 20, false);
+    let response = app.post("/v1/chat/completions", body).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.expect("json");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`oneOf`"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_concurrent_streams_each_follow_their_own_schema() {
     let app = common::shared_app().await;

@@ -1,6 +1,7 @@
 //! A client's JSON Schema as it goes to the grammar compiler: `oneOf`s whose branches can never
-//! both match become `anyOf`s (the same documents, and a keyword the compiler enforces), and
-//! under OpenAI's strict mode objects take no properties they do not list.
+//! both match become `anyOf`s, and property dependencies become an `anyOf` of their cases (the
+//! same documents, in keywords the compiler enforces); under OpenAI's strict mode, objects
+//! take no properties they do not list.
 //!
 //! Every rewrite accepts only documents the original schema accepts, so a reply still
 //! validates against what the client sent. Neither descends into `not` or `if`, where a
@@ -16,6 +17,7 @@ const LEFT_ALONE: &[&str] = &["const", "enum", "default", "examples", "not", "if
 pub fn prepare(schema: &mut Value, strict: bool) {
     // First: branches that become `anyOf` may then be closed.
     exclusive_one_of_as_any_of(schema);
+    dependencies_as_cases(schema);
     if strict {
         close_objects(schema);
     }
@@ -73,6 +75,117 @@ fn exclusive_one_of_as_any_of(schema: &mut Value) {
     }
 }
 
+/// At most this many properties with dependencies in one object: `2^n` cases.
+const MAX_DEPENDENT: usize = 3;
+
+/// Keywords that stay on an object whose dependencies become cases: definitions (a `$ref` from
+/// the root must still find them) and identifiers.
+const KEPT_OUTSIDE_CASES: &[&str] = &["$defs", "definitions", "$schema", "$id", "title"];
+
+/// Rewrites property dependencies (`dependentRequired`, or `dependencies` whose values are all
+/// lists of names) as an `anyOf` of cases: each property that has dependencies is either
+/// absent (`false` in `properties`) or present with every property it needs. Cases that
+/// contradict themselves or `required` are left out.
+fn dependencies_as_cases(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                match (key.as_str(), value) {
+                    (key, _) if LEFT_ALONE.contains(&key) => {}
+                    (
+                        "properties" | "patternProperties" | "$defs" | "definitions",
+                        Value::Object(children),
+                    ) => {
+                        children.values_mut().for_each(dependencies_as_cases);
+                    }
+                    (_, child) => dependencies_as_cases(child),
+                }
+            }
+            if let Some(cases) = dependency_cases(object) {
+                let mut outside = Map::new();
+                for key in KEPT_OUTSIDE_CASES {
+                    if let Some(value) = object.remove(*key) {
+                        outside.insert((*key).to_owned(), value);
+                    }
+                }
+                outside.insert("anyOf".to_owned(), Value::Array(cases));
+                *object = outside;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(dependencies_as_cases),
+        _ => {}
+    }
+}
+
+/// The cases replacing `object`'s property dependencies, if it has some this rewrite handles.
+fn dependency_cases(object: &Map<String, Value>) -> Option<Vec<Value>> {
+    let key = ["dependentRequired", "dependencies"]
+        .into_iter()
+        .find(|key| object.contains_key(*key))?;
+    if object.contains_key("anyOf") || object.contains_key("oneOf") {
+        return None;
+    }
+    let needs: Vec<(&str, Vec<&str>)> = object
+        .get(key)?
+        .as_object()?
+        .iter()
+        .map(|(name, needed)| {
+            let needed = needed.as_array()?;
+            let needed: Option<Vec<&str>> = needed.iter().map(Value::as_str).collect();
+            Some((name.as_str(), needed?))
+        })
+        .collect::<Option<_>>()?;
+    if needs.is_empty() || needs.len() > MAX_DEPENDENT {
+        return None;
+    }
+    let required: Vec<&str> = required(object).collect();
+    let mut base = object.clone();
+    base.remove(key);
+    for kept in KEPT_OUTSIDE_CASES {
+        base.remove(*kept);
+    }
+    let mut cases = Vec::new();
+    for present in 0..1_u32 << needs.len() {
+        let is_present = |index: usize| present & (1 << index) != 0;
+        let mut must: Vec<&str> = required.clone();
+        let mut absent = Vec::new();
+        for (index, (name, needed)) in needs.iter().enumerate() {
+            if is_present(index) {
+                must.push(name);
+                must.extend(needed);
+            } else {
+                absent.push(*name);
+            }
+        }
+        if absent.iter().any(|name| must.contains(name)) {
+            continue;
+        }
+        let mut case = base.clone();
+        let mut unique: Vec<Value> = Vec::new();
+        for name in must {
+            let name = Value::from(name);
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        if !unique.is_empty() {
+            case.insert("required".to_owned(), Value::Array(unique));
+        }
+        if !absent.is_empty() {
+            let properties = case
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(properties) = properties {
+                for name in absent {
+                    properties.insert(name.to_owned(), Value::Bool(false));
+                }
+            }
+        }
+        cases.push(Value::Object(case));
+    }
+    Some(cases)
+}
+
 fn pairwise_exclusive(branches: &[Value]) -> bool {
     branches.iter().enumerate().all(|(i, a)| {
         branches[i + 1..]
@@ -110,10 +223,7 @@ fn types(schema: &Map<String, Value>) -> Option<Vec<&'static str>> {
     if let Some(kind) = schema.get("type") {
         return match kind {
             Value::String(name) => Some(vec![type_name(name)?]),
-            Value::Array(names) => names
-                .iter()
-                .map(|name| type_name(name.as_str()?))
-                .collect(),
+            Value::Array(names) => names.iter().map(|name| type_name(name.as_str()?)).collect(),
             _ => None,
         };
     }
@@ -164,7 +274,10 @@ fn required(schema: &Map<String, Value>) -> impl Iterator<Item = &str> {
         .filter_map(Value::as_str)
 }
 
-fn property_schema<'a>(schema: &'a Map<String, Value>, name: &str) -> Option<&'a Map<String, Value>> {
+fn property_schema<'a>(
+    schema: &'a Map<String, Value>,
+    name: &str,
+) -> Option<&'a Map<String, Value>> {
     schema.get("properties")?.get(name)?.as_object()
 }
 
@@ -244,6 +357,55 @@ mod tests {
             let schema = json!({ "oneOf": branches });
             assert_eq!(prepared(schema.clone(), false), schema);
         }
+    }
+
+    #[test]
+    fn property_dependencies_become_their_cases() {
+        let schema = prepared(
+            json!({
+                "type": "object",
+                "definitions": { "d": { "type": "string" } },
+                "properties": { "cylindrical": { "type": "number" }, "axis": { "type": "number" } },
+                "dependencies": { "cylindrical": ["axis"], "axis": ["cylindrical"] }
+            }),
+            false,
+        );
+        let cases = schema["anyOf"].as_array().expect("cases");
+        // Neither, or both: one without the other contradicts its dependency.
+        assert_eq!(cases.len(), 2, "{schema}");
+        assert_eq!(cases[0]["properties"]["cylindrical"], false);
+        assert_eq!(cases[0]["properties"]["axis"], false);
+        assert!(cases[0].get("required").is_none());
+        assert_eq!(cases[1]["required"], json!(["cylindrical", "axis"]));
+        assert_eq!(cases[1]["properties"]["axis"]["type"], "number");
+        assert!(cases.iter().all(|case| case.get("dependencies").is_none()));
+        assert_eq!(schema["definitions"]["d"]["type"], "string");
+        assert!(cases.iter().all(|case| case.get("definitions").is_none()));
+    }
+
+    #[test]
+    fn dependencies_it_cannot_rewrite_stay_for_the_compiler_to_refuse() {
+        for schema in [
+            // A schema dependency, not a list of names.
+            json!({ "dependencies": { "a": { "required": ["b"] } } }),
+            // Four properties with dependencies: sixteen cases.
+            json!({ "dependentRequired": { "a": ["b"], "b": ["c"], "c": ["d"], "d": ["a"] } }),
+            json!({ "anyOf": [{}], "dependentRequired": { "a": ["b"] } }),
+        ] {
+            assert_eq!(prepared(schema.clone(), false), schema);
+        }
+        // A property named `dependencies` is a property.
+        let schema = json!({ "properties": { "dependencies": { "type": "object" } } });
+        assert_eq!(prepared(schema.clone(), false), schema);
+    }
+
+    #[test]
+    fn a_required_property_is_never_made_absent() {
+        let schema = prepared(
+            json!({ "required": ["a"], "dependentRequired": { "a": ["b"] } }),
+            false,
+        );
+        assert_eq!(schema, json!({ "anyOf": [{ "required": ["a", "b"] }] }));
     }
 
     #[test]
