@@ -34,8 +34,6 @@ struct Counters {
     cache_reused_tokens: u64,
     cache_decoded_ahead_tokens: u64,
     cached_conversations: usize,
-    /// Constrained picks put off a step because their grammar mask outlasted the decode.
-    grammar_masks_late: u64,
 }
 
 pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Json<Health> {
@@ -64,7 +62,6 @@ pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) 
                     cache_reused_tokens: engine.reused_tokens(),
                     cache_decoded_ahead_tokens: engine.decoded_ahead(),
                     cached_conversations: engine.cached_slots(),
-                    grammar_masks_late: engine.late_masks(),
                 }),
                 id: file.id,
             }

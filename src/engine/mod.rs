@@ -7,13 +7,13 @@ mod cache;
 mod constraint;
 mod guide;
 mod kv;
-mod masks;
 mod pacing;
 mod sampling;
 mod sequence;
 mod specials;
 mod text;
 mod worker;
+mod worker_thread;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -121,9 +121,6 @@ pub struct EngineStats {
     pub cached_slots: AtomicUsize,
     /// Tokens of a next turn's opening decoded ahead into cached slots (`next_turn`).
     pub decoded_ahead: AtomicU64,
-    /// Constrained picks put off by a step because their grammar mask took longer than the
-    /// decode (the other sequences did not wait for it).
-    pub late_masks: AtomicU64,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -151,7 +148,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    worker: worker::WorkerThread,
+    worker: worker_thread::WorkerThread,
     admission: Arc<Semaphore>,
     capacity: usize,
     callers: Arc<admission::CallerLimits>,
@@ -175,7 +172,7 @@ impl Engine {
             .name("sotto-engine".into())
             .spawn(move || worker::run(&worker_model, config, receiver, &worker_stats, ready_tx))
             .context("spawning the engine thread")?;
-        let worker = worker::WorkerThread::new(commands, thread);
+        let worker = worker_thread::WorkerThread::new(commands, thread);
         let slot_context = ready_rx
             .recv()
             .context("the engine thread ended while starting")?
@@ -256,10 +253,6 @@ impl Engine {
 
     pub fn decoded_ahead(&self) -> u64 {
         self.inner.stats.decoded_ahead.load(Ordering::Relaxed)
-    }
-
-    pub fn late_masks(&self) -> u64 {
-        self.inner.stats.late_masks.load(Ordering::Relaxed)
     }
 
     /// Tokenizes a prompt. Special tokens spelt in it are parsed, except inside `plain`

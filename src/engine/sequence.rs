@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::admission::CallerPermit;
-use super::guide::{Guide, Logits, Progress, BROKEN};
+use super::guide::{Guide, Progress, BROKEN};
 use super::text::{StopMatcher, StopScan, Utf8Decoder};
 use super::{Event, Finish, FinishReason, GenerationRequest};
 
@@ -35,8 +35,6 @@ pub(super) struct Sequence {
     pub next_token: Option<LlamaToken>,
     /// Batch index whose logits are this sequence's next distribution.
     pub logits_at: Option<i32>,
-    /// Its next distribution, kept while its grammar mask is late (see `Scheduler::sample_all`).
-    pub kept_logits: Option<Vec<f32>>,
     generated: u32,
     /// Sampled but never decoded: tokens the next turn's prompt starts with, once finished.
     owed: Option<Owed>,
@@ -68,10 +66,9 @@ impl Sequence {
         let sampler = job.request.sampling.build(n_vocab);
         let guide = Guide::new(job.request.constraint.as_ref());
         // Stop sequences never cut grammar-constrained text: that would end it unfinished.
-        let stops = if guide.is_active() {
-            Vec::new()
-        } else {
-            job.request.stop.clone()
+        let stops = match guide {
+            Guide::Active { .. } => Vec::new(),
+            _ => job.request.stop.clone(),
         };
         let stop = StopMatcher::new(stops);
         let kv_tokens = job.request.prompt[..reused].to_vec();
@@ -84,7 +81,6 @@ impl Sequence {
             cached: reused,
             next_token: None,
             logits_at: None,
-            kept_logits: None,
             generated: 0,
             owed: None,
             decoder: Utf8Decoder::default(),
@@ -127,14 +123,15 @@ impl Sequence {
         let _ = self.job.events.send(Event::Failed(reason.to_owned()));
     }
 
-    /// Samples from `logits` and handles the token.
+    /// Samples from this sequence's logits and handles the token.
     pub fn sample(
         &mut self,
-        logits: Logits<'_>,
+        context: &llama_cpp_2::context::LlamaContext,
+        index: i32,
         model: &LlamaModel,
         piece: &mut Vec<u8>,
     ) -> Outcome {
-        let Some(token) = self.guide.pick(&mut self.sampler, logits) else {
+        let Some(token) = self.guide.pick(&mut self.sampler, context, index) else {
             return Outcome::Failed(BROKEN);
         };
         let vocab = model.vocab();
@@ -155,7 +152,7 @@ impl Sequence {
                 }
                 StopScan::Continue(text) => self.emit(text),
             }
-            if was_waiting && self.guide.is_active() {
+            if was_waiting && matches!(self.guide, Guide::Active { .. }) {
                 // The trigger was generated: from here on, stop sequences no longer apply
                 // (see `new`), and text they held back is released.
                 let held = self.stop.finish();

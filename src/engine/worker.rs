@@ -3,9 +3,8 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
@@ -14,12 +13,10 @@ use llama_cpp_2::model::LlamaModel;
 
 use super::admission::next_job;
 use super::cache::{CacheOwner, PromptCache};
-use super::guide::Logits;
 use super::kv::{
     clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
     prefix_intact, sliding_window, trim_cells, BATCH_TOKENS,
 };
-use super::masks::MaskThread;
 use super::pacing::PrefillPacer;
 use super::sequence::{Job, Outcome, Sequence};
 use super::{EngineConfig, EngineStats, Event};
@@ -29,9 +26,6 @@ use super::{EngineConfig, EngineStats, Event};
 /// wait for that step, usually for nothing; a person takes seconds to read and type.
 const DECODE_AHEAD_PAUSE: Duration = Duration::from_millis(250);
 
-/// How long an engine with nothing to decode waits for a late grammar mask at a time.
-const MASK_WAIT: Duration = Duration::from_millis(5);
-
 pub(super) enum Command {
     /// Boxed: a job is large, and the other commands are small.
     Generate(Box<Job>),
@@ -40,54 +34,6 @@ pub(super) enum Command {
     /// Drop every cached prefix whose owner is not in the set (credentials revoked elsewhere,
     /// such as from the command line).
     KeepOnly(Arc<HashSet<CacheOwner>>),
-}
-
-/// The engine thread's handle: its command channel, and the thread, which [`stop`] (or
-/// dropping the handle) ends and waits for. llama.cpp's process-wide state is torn down at
-/// exit: a context still being freed on a detached thread at that moment crashes the process
-/// (a test binary died of it after every test had passed). So `serve` returns only once its
-/// engines are gone.
-///
-/// [`stop`]: WorkerThread::stop
-pub(super) struct WorkerThread {
-    commands: Mutex<Option<Sender<Command>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl WorkerThread {
-    pub(super) fn new(commands: Sender<Command>, thread: JoinHandle<()>) -> Self {
-        Self {
-            commands: Mutex::new(Some(commands)),
-            thread: Mutex::new(Some(thread)),
-        }
-    }
-
-    pub(super) fn send(&self, command: Command) -> Result<(), SendError<Command>> {
-        match &*lock(&self.commands) {
-            Some(commands) => commands.send(command),
-            None => Err(SendError(command)),
-        }
-    }
-
-    /// Closes the channel, which ends the thread within one decode step (see `Scheduler::run`),
-    /// and waits until it has ended. Blocking; idempotent.
-    pub(super) fn stop(&self) {
-        lock(&self.commands).take();
-        let thread = lock(&self.thread).take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for WorkerThread {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(super) fn run(
@@ -139,7 +85,6 @@ struct Scheduler<'m> {
     chunks: Vec<usize>,
     piece: Vec<u8>,
     last_expiry: Instant,
-    masks: MaskThread,
 }
 
 impl<'m> Scheduler<'m> {
@@ -164,7 +109,6 @@ impl<'m> Scheduler<'m> {
             chunks: vec![0; config.parallel as usize],
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
-            masks: MaskThread::start(),
         }
     }
 
@@ -329,18 +273,12 @@ impl<'m> Scheduler<'m> {
             .count();
         let capacity = usize::try_from(context.n_batch()).unwrap_or(usize::MAX);
         let prompt_tokens = self.plan_prompt_chunks(self.pacer.budget(generating, capacity));
-        for seq in self.slots.iter_mut().flatten() {
-            seq.guide.request_mask(&self.masks);
-        }
         self.fill_batch();
         if self.batch.n_tokens() == 0 {
-            // Nothing to decode: every sequence waits for its grammar mask.
-            self.wait_for_a_mask();
-            self.sample_all(context);
             return;
         }
         tracing::trace!(tokens = self.batch.n_tokens(), generating, "decode step");
-        if let Err(error) = context.decode(&mut self.batch) {
+        if let Err(error) = self.decode_and_mask(context) {
             tracing::error!(%error, tokens = self.batch.n_tokens(), "decode failed");
             self.fail_all(context);
             return;
@@ -350,17 +288,32 @@ impl<'m> Scheduler<'m> {
             .record(generating, prompt_tokens, started.elapsed());
     }
 
-    /// Blocks until the first sequence waiting for its mask has it, or a short while has
-    /// passed (commands and cancellations are checked in between).
-    fn wait_for_a_mask(&mut self) {
-        if let Some(seq) = self
+    /// Decodes the batch while another thread computes the grammar masks constrained
+    /// sequences will sample with next: a mask depends only on the tokens already chosen, so
+    /// it need not wait for the logits, and the step waits for masks only when they take
+    /// longer than the decode itself.
+    fn decode_and_mask(
+        &mut self,
+        context: &mut LlamaContext,
+    ) -> Result<(), llama_cpp_2::DecodeError> {
+        let mut guides: Vec<_> = self
             .slots
             .iter_mut()
             .flatten()
-            .find(|seq| seq.kept_logits.is_some())
-        {
-            seq.guide.ready(MASK_WAIT);
+            .map(|seq| &mut seq.guide)
+            .filter(|guide| guide.needs_mask())
+            .collect();
+        if guides.is_empty() {
+            return context.decode(&mut self.batch);
         }
+        let batch = &mut self.batch;
+        std::thread::scope(|scope| {
+            let masks = scope.spawn(move || guides.iter_mut().for_each(|g| g.prepare_mask()));
+            let decoded = context.decode(batch);
+            // A panic in llguidance only loses the masks: `pick` computes them again.
+            let _ = masks.join();
+            decoded
+        })
     }
 
     /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
@@ -443,22 +396,10 @@ impl<'m> Scheduler<'m> {
             let Some(seq) = self.slots[index].as_mut() else {
                 continue;
             };
-            let outcome = if let Some(at) = seq.logits_at.take() {
-                if !seq.guide.ready(Duration::ZERO) {
-                    // Its mask is late: it picks at a later step, from these logits, and the
-                    // others do not wait for it.
-                    seq.kept_logits = Some(context.get_logits_ith(at).to_vec());
-                    self.stats.late_masks.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                seq.sample(Logits::Decoded(context, at), self.model, &mut self.piece)
-            } else if seq.kept_logits.is_some() && seq.guide.ready(Duration::ZERO) {
-                let kept = seq.kept_logits.take().unwrap_or_default();
-                seq.sample(Logits::Kept(&kept), self.model, &mut self.piece)
-            } else {
+            let Some(at) = seq.logits_at.take() else {
                 continue;
             };
-            let finish = match outcome {
+            let finish = match seq.sample(context, at, self.model, &mut self.piece) {
                 Outcome::Going => continue,
                 Outcome::Finished(finish) => finish,
                 Outcome::Failed(reason) => {
