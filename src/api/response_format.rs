@@ -139,9 +139,7 @@ mod tests {
             }
         };
         assert_eq!(spec(Value::Bool(true))["additionalProperties"], false);
-        assert!(spec(Value::Bool(false))
-            .get("additionalProperties")
-            .is_none());
+        assert!(spec(Value::Bool(false)).get("additionalProperties").is_none());
         assert!(spec(Value::Null).get("additionalProperties").is_none());
     }
 

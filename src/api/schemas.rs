@@ -110,7 +110,10 @@ fn types(schema: &Map<String, Value>) -> Option<Vec<&'static str>> {
     if let Some(kind) = schema.get("type") {
         return match kind {
             Value::String(name) => Some(vec![type_name(name)?]),
-            Value::Array(names) => names.iter().map(|name| type_name(name.as_str()?)).collect(),
+            Value::Array(names) => names
+                .iter()
+                .map(|name| type_name(name.as_str()?))
+                .collect(),
             _ => None,
         };
     }
@@ -161,10 +164,7 @@ fn required(schema: &Map<String, Value>) -> impl Iterator<Item = &str> {
         .filter_map(Value::as_str)
 }
 
-fn property_schema<'a>(
-    schema: &'a Map<String, Value>,
-    name: &str,
-) -> Option<&'a Map<String, Value>> {
+fn property_schema<'a>(schema: &'a Map<String, Value>, name: &str) -> Option<&'a Map<String, Value>> {
     schema.get("properties")?.get(name)?.as_object()
 }
 

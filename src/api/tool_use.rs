@@ -11,8 +11,8 @@
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{ToolChoice, ToolSet};
 use super::schemas;
+use super::request::{ToolChoice, ToolSet};
 use crate::engine::GrammarSpec;
 use crate::tool_calls::generic_schema::{generic_schema, generic_system_prompt, GenericMode};
 use crate::tool_calls::ToolFormat;

@@ -102,10 +102,7 @@ impl Guide {
         };
         *held = match masks.compute(matcher) {
             Ok(pending) => Held::Away(pending),
-            Err(matcher) => Held::Here {
-                matcher,
-                mask: None,
-            },
+            Err(matcher) => Held::Here { matcher, mask: None },
         };
     }
 

@@ -128,12 +128,7 @@ impl Sequence {
     }
 
     /// Samples from `logits` and handles the token.
-    pub fn sample(
-        &mut self,
-        logits: Logits<'_>,
-        model: &LlamaModel,
-        piece: &mut Vec<u8>,
-    ) -> Outcome {
+    pub fn sample(&mut self, logits: Logits<'_>, model: &LlamaModel, piece: &mut Vec<u8>) -> Outcome {
         let Some(token) = self.guide.pick(&mut self.sampler, logits) else {
             return Outcome::Failed(BROKEN);
         };
