@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -20,6 +21,19 @@ use crate::config::ServeConfig;
 use crate::hosts::{self, AllowedHosts};
 use crate::state::AppState;
 use crate::{health, telemetry, web};
+
+/// Every `/v1` endpoint, listed by the 404 for any other `/v1` path. tests/compatibility.rs
+/// reads the routes below from this file's text and fails when one under `/v1` is missing here.
+const V1_ENDPOINTS: &[(&str, &str)] = &[
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/completions"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{id}"),
+    ("GET", "/v1/privacy"),
+];
+
+/// How much of an unknown path its 404 repeats.
+const MAX_SHOWN_PATH: usize = 100;
 
 pub fn router(state: AppState, config: &ServeConfig) -> Router {
     // Generation, for API clients: an API key (unless `--auth off`), checked after the body is
@@ -84,8 +98,8 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
     Router::new()
         .merge(api)
         .merge(pages)
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
             config.body_timeout_secs,
         )))
@@ -103,4 +117,77 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
             ApiError::internal(anyhow!("a handler panicked")).into_response()
         }))
         .with_state(state)
+}
+
+fn is_v1(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// A standard method by name; any other (a client may send any token) is not repeated.
+fn method_name(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("this method", |known| known.as_str())
+}
+
+/// The fallback: under `/v1`, a 404 that says the URL is wrong and lists the endpoints there
+/// are (clients report a bare 404 as a missing model); elsewhere, a plain 404. The log names
+/// no route for either (`telemetry::log_request`), so the path is never logged.
+async fn not_found(request: Request) -> ApiError {
+    let path = request.uri().path();
+    if !is_v1(path) {
+        return ApiError::route_not_found();
+    }
+    // Cut on a character boundary: the path is a client's text, shown back to it only.
+    let mut shown: String = path.chars().take(MAX_SHOWN_PATH).collect();
+    if shown.len() < path.len() {
+        shown.push('…');
+    }
+    let endpoints = V1_ENDPOINTS
+        .iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ApiError::unknown_endpoint(method_name(request.method()), &shown, &endpoints)
+}
+
+/// A known `/v1` path with a method it does not take: a 405 naming the methods it does, in
+/// the message and the `Allow` header.
+async fn wrong_method(request: Request) -> Response {
+    let Some(endpoint) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str())
+        .filter(|endpoint| is_v1(endpoint))
+    else {
+        return ApiError::method_not_allowed().into_response();
+    };
+    let mut allowed: Vec<&str> = V1_ENDPOINTS
+        .iter()
+        .filter(|(_, path)| *path == endpoint)
+        .map(|(method, _)| *method)
+        .collect();
+    // A GET route also answers HEAD.
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    let allowed = allowed.join(", ");
+    let mut response =
+        ApiError::wrong_method(method_name(request.method()), endpoint, &allowed).into_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

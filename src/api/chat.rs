@@ -29,7 +29,7 @@ const THINK_CLOSE: &str = "</think>";
 pub async fn post(
     State(state): State<AppState>,
     Caller(owner): Caller,
-    ApiJsonPair(body, fields): ApiJsonPair<GenerationBody, ChatFields>,
+    ApiJsonPair(body, fields, ignored): ApiJsonPair<GenerationBody, ChatFields>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
     fields.check()?;
@@ -119,7 +119,8 @@ pub async fn post(
         constraint,
         shape: Shape::Chat(parser),
     };
-    generate::respond(model, submission, state.max_tokens_default, owner).await
+    let response = generate::respond(model, submission, state.max_tokens_default, owner).await?;
+    Ok(ignored.apply(response))
 }
 
 /// A template that shows thinking gets it split off (or kept, or dropped, as asked).

@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub async fn post(
     State(state): State<AppState>,
     Caller(owner): Caller,
-    ApiJsonPair(body, fields): ApiJsonPair<GenerationBody, CompletionFields>,
+    ApiJsonPair(body, fields, ignored): ApiJsonPair<GenerationBody, CompletionFields>,
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
     fields.check()?;
@@ -73,5 +73,6 @@ pub async fn post(
         constraint,
         shape: Shape::Text,
     };
-    generate::respond(model, submission, state.max_tokens_default, owner).await
+    let response = generate::respond(model, submission, state.max_tokens_default, owner).await?;
+    Ok(ignored.apply(response))
 }

@@ -132,6 +132,28 @@ impl ApiError {
         .with_code("unknown_url")
     }
 
+    /// 404 for a `/v1` path no route serves. It names the method and the path (the caller cuts
+    /// it short; it is never logged) and lists the endpoints there are, so that a client does
+    /// not report it as a missing model.
+    pub fn unknown_endpoint(method: &str, path: &str, endpoints: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("This server has no endpoint `{method} {path}`: the URL is wrong, not the model. Its /v1 endpoints are {endpoints}."),
+        )
+        .with_code("unknown_endpoint")
+    }
+
+    /// 405 for a `/v1` endpoint called with a method it does not take.
+    pub fn wrong_method(method: &str, endpoint: &str, allowed: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("`{endpoint}` does not take {method}; it takes {allowed}."),
+        )
+        .with_code("method_not_allowed")
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

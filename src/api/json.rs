@@ -9,22 +9,29 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::request::{Documented, IgnoredParams};
 
 /// One body read as two types: the fields both completion endpoints share, and the endpoint's
-/// own. Each type's errors name their field by its path in the body.
-pub struct ApiJsonPair<A, B>(pub A, pub B);
+/// own. Each type's errors name their field by its path in the body. The third part names the
+/// fields the body sent that the endpoint accepts and ignores, for the response's header.
+pub struct ApiJsonPair<A, B>(pub A, pub B, pub IgnoredParams);
 
 impl<S, A, B> FromRequest<S> for ApiJsonPair<A, B>
 where
     S: Send + Sync,
     A: DeserializeOwned,
-    B: DeserializeOwned,
+    B: DeserializeOwned + Documented,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = read_body(request, state).await?;
-        Ok(ApiJsonPair(parse(&bytes)?, parse(&bytes)?))
+        let (shared, own) = (parse(&bytes)?, parse(&bytes)?);
+        Ok(ApiJsonPair(
+            shared,
+            own,
+            IgnoredParams::find(&bytes, B::FIELDS),
+        ))
     }
 }
 

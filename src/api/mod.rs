@@ -38,6 +38,7 @@ pub fn cors() -> CorsLayer {
         .expose_headers([
             header::RETRY_AFTER,
             HeaderName::from_static(generate::MAX_TOKENS_DEFAULT_HEADER),
+            request::IGNORED_PARAMS_HEADER,
         ])
         .max_age(Duration::from_secs(24 * 3600))
 }

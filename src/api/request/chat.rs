@@ -5,6 +5,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::fields::{Documented, Field, Support::*};
 use super::tools::{tool_set, ToolChoiceField, ToolDef, ToolSet};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::response_format::ResponseFormat;
@@ -26,6 +27,55 @@ pub struct ChatFields {
     echo: Option<IgnoredAny>,
     suffix: Option<IgnoredAny>,
     best_of: Option<IgnoredAny>,
+}
+
+/// Every top-level field OpenAI documents for chat, then llama.cpp's that sotto reads, in
+/// `docs/compatibility.md`'s order. The shared ones are read by `GenerationBody`.
+impl Documented for ChatFields {
+    const FIELDS: &'static [Field] = &[
+        ("messages", Supported),
+        ("model", Supported),
+        ("audio", Ignored),
+        ("frequency_penalty", Supported),
+        ("function_call", Refused),
+        ("functions", Refused),
+        ("logit_bias", Supported),
+        ("logprobs", Refused),
+        ("max_completion_tokens", Supported),
+        ("max_tokens", Supported),
+        ("metadata", Ignored),
+        ("modalities", Ignored),
+        ("moderation", Ignored),
+        ("n", Refused),
+        ("parallel_tool_calls", Supported),
+        ("prediction", Ignored),
+        ("presence_penalty", Supported),
+        ("prompt_cache_key", Ignored),
+        ("prompt_cache_options", Ignored),
+        ("prompt_cache_retention", Ignored),
+        ("reasoning_effort", Ignored),
+        ("response_format", Supported),
+        ("safety_identifier", Ignored),
+        ("seed", Supported),
+        ("service_tier", Ignored),
+        ("stop", Supported),
+        ("store", Ignored),
+        ("stream", Supported),
+        ("stream_options", Supported),
+        ("temperature", Supported),
+        ("tool_choice", Supported),
+        ("tools", Supported),
+        ("top_logprobs", Refused),
+        ("top_p", Supported),
+        ("user", Ignored),
+        ("verbosity", Ignored),
+        ("web_search_options", Ignored),
+        // llama.cpp's server's.
+        ("top_k", Supported),
+        ("min_p", Supported),
+        ("repeat_penalty", Supported),
+        ("reasoning_format", Supported),
+    ];
 }
 
 /// What happens to a reasoning model's thinking (llama.cpp's server names the field so).

@@ -4,6 +4,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::fields::{Documented, Field, Support::*};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::response_format::ResponseFormat;
 
@@ -22,6 +23,39 @@ pub struct CompletionFields {
     functions: Option<IgnoredAny>,
     function_call: Option<IgnoredAny>,
     reasoning_format: Option<IgnoredAny>,
+}
+
+/// Every top-level field OpenAI documents for legacy completions, then the others sotto reads
+/// (chat's names and llama.cpp's), in `docs/compatibility.md`'s order. The shared ones are
+/// read by `GenerationBody`.
+impl Documented for CompletionFields {
+    const FIELDS: &'static [Field] = &[
+        ("model", Supported),
+        ("prompt", Supported),
+        ("best_of", Refused),
+        ("echo", Refused),
+        ("frequency_penalty", Supported),
+        ("logit_bias", Supported),
+        ("logprobs", Refused),
+        ("max_tokens", Supported),
+        ("n", Refused),
+        ("presence_penalty", Supported),
+        ("seed", Supported),
+        ("stop", Supported),
+        ("stream", Supported),
+        ("stream_options", Supported),
+        ("suffix", Refused),
+        ("temperature", Supported),
+        ("top_p", Supported),
+        ("user", Ignored),
+        // Not OpenAI's for this endpoint.
+        ("max_completion_tokens", Supported),
+        ("response_format", Supported),
+        ("top_logprobs", Refused),
+        ("top_k", Supported),
+        ("min_p", Supported),
+        ("repeat_penalty", Supported),
+    ];
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,10 +7,12 @@
 
 mod chat;
 mod completion;
+mod fields;
 mod tools;
 
 pub use chat::{ChatFields, ReasoningFormat};
 pub use completion::{CompletionFields, Prompt};
+pub use fields::{Documented, IgnoredParams, IGNORED_PARAMS_HEADER};
 #[cfg(test)]
 pub use tools::FunctionDef;
 pub use tools::{ToolChoice, ToolSet};
