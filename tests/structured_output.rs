@@ -80,29 +80,43 @@ fn validates(schema: &Value, text: &str) -> Result<(), String> {
     }
 }
 
+/// Sends the bodies at once; every reply that ended with `stop` goes to `check`. Returns how
+/// many did.
+async fn stopped_replies(
+    app: &common::TestApp,
+    bodies: impl Iterator<Item = Value>,
+    check: impl Fn(&str),
+) -> usize {
+    let runs = bodies.map(|body| reply(app, body));
+    let mut stopped = 0;
+    for (text, finish) in futures::future::join_all(runs).await {
+        if finish == "stop" {
+            stopped += 1;
+            check(&text);
+        }
+    }
+    stopped
+}
+
+fn assert_validates(schema: &Value, text: &str) {
+    if let Err(error) = validates(schema, text) {
+        panic!("a reply that ended with stop does not validate: {error}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nested_schema_is_obeyed_at_temperature_1_streamed_and_not() {
     let app = common::shared_app().await;
     let schema = person_schema();
-    let runs = (0..20).map(|i| {
-        let body = structured(
+    let bodies = (0..20).map(|i| {
+        structured(
             "Describe a person as JSON.",
             schema_format(&schema),
             300,
             i % 2 == 1,
-        );
-        async move { reply(app, body).await }
+        )
     });
-    let results = futures::future::join_all(runs).await;
-    let mut stopped = 0;
-    for (text, finish) in &results {
-        if finish == "stop" {
-            stopped += 1;
-            if let Err(error) = validates(&schema, text) {
-                panic!("a reply that ended with stop does not validate: {error}");
-            }
-        }
-    }
+    let stopped = stopped_replies(app, bodies, |text| assert_validates(&schema, text)).await;
     println!("{stopped} of 20 runs ended with stop, all valid");
     assert!(stopped >= 18, "only {stopped} of 20 runs ended with stop");
 }
@@ -110,23 +124,19 @@ async fn a_nested_schema_is_obeyed_at_temperature_1_streamed_and_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_object_always_parses_as_an_object() {
     let app = common::shared_app().await;
-    let runs = (0..8).map(|i| {
-        let body = structured(
+    let bodies = (0..8).map(|i| {
+        structured(
             "Give me a JSON object about cats.",
             json!({ "type": "json_object" }),
             200,
             i % 2 == 0,
-        );
-        async move { reply(app, body).await }
+        )
     });
-    let mut stopped = 0;
-    for (text, finish) in futures::future::join_all(runs).await {
-        if finish == "stop" {
-            stopped += 1;
-            let value: Value = serde_json::from_str(&text).expect("a JSON reply");
-            assert!(value.is_object(), "not an object");
-        }
-    }
+    let stopped = stopped_replies(app, bodies, |text| {
+        let value: Value = serde_json::from_str(text).expect("a JSON reply");
+        assert!(value.is_object(), "not an object");
+    })
+    .await;
     assert!(stopped > 0, "no run ended with stop");
 }
 
@@ -182,24 +192,15 @@ async fn exclusive_one_of_and_property_dependencies_are_enforced_overlapping_one
         "required": ["pet"],
         "dependencies": { "street": ["city"] }
     });
-    let runs = (0..8).map(|i| {
-        let body = structured(
+    let bodies = (0..8).map(|i| {
+        structured(
             "Describe a pet and where it lives, as JSON.",
             schema_format(&schema),
             200,
             i % 2 == 0,
-        );
-        async move { reply(app, body).await }
+        )
     });
-    let mut stopped = 0;
-    for (text, finish) in futures::future::join_all(runs).await {
-        if finish == "stop" {
-            stopped += 1;
-            if let Err(error) = validates(&schema, &text) {
-                panic!("a reply that ended with stop does not validate: {error}");
-            }
-        }
-    }
+    let stopped = stopped_replies(app, bodies, |text| assert_validates(&schema, text)).await;
     assert!(stopped >= 6, "only {stopped} of 8 runs ended with stop");
 
     let overlapping =
