@@ -13,11 +13,14 @@ use super::error::{ApiError, ApiResult};
 use super::generate::{self, Kind, Submission};
 use super::json::ApiJsonPair;
 use super::reply::Shape;
-use super::request::{ChatFields, GenerationBody, ReasoningFormat, ToolChoice, ToolSet};
+use super::request::{
+    conversation, ChatFields, GenerationBody, Message, ReasoningFormat, Settings, ToolChoice,
+    ToolSet,
+};
 use super::response_format::{self, ResponseFormat};
 use super::tool_use::{self, ToolGrammar};
 use crate::chat_template::{ChatPrompt, Placement, TemplateError, TemplateMessage};
-use crate::engine::Constraint;
+use crate::engine::{Constraint, GrammarSpec};
 use crate::models::LoadedModel;
 use crate::state::AppState;
 use crate::tool_calls::{ReasoningMode, StreamParser, ToolFormat, Validator};
@@ -33,18 +36,56 @@ pub async fn post(
 ) -> ApiResult<Response> {
     let settings = body.settings()?;
     fields.check()?;
-    let tools = fields.tools()?;
-    let response_spec = fields
-        .response_format
-        .as_ref()
-        .and_then(ResponseFormat::spec);
-    let model = state.model(body.model.as_deref())?;
+    let job = ChatJob {
+        model: body.model,
+        settings,
+        tools: fields.tools()?,
+        response: fields
+            .response_format
+            .as_ref()
+            .and_then(ResponseFormat::spec)
+            .map(|spec| (spec, response_format::SCHEMA_PARAM)),
+        reasoning_format: fields.reasoning_format.unwrap_or_default(),
+        messages: fields.messages.unwrap_or_default(),
+    };
+    let (model, submission) = plan(&state, job).await?;
+    let response = generate::respond(model, submission, state.max_tokens_default, owner).await?;
+    Ok(ignored.apply(response))
+}
+
+/// A conversation to continue, in chat's terms, whichever API it arrived by: the Responses and
+/// Messages endpoints translate their requests into one, so every API shape shares one path
+/// through templates, tools, grammars and the parser.
+pub struct ChatJob {
+    pub model: Option<String>,
+    pub settings: Settings,
+    /// Checked by the caller to hold at least one message.
+    pub messages: Vec<Message>,
+    pub tools: Option<ToolSet>,
+    /// The grammar the answer must follow, and the request field that holds its schema (named
+    /// when the schema cannot be enforced).
+    pub response: Option<(GrammarSpec, &'static str)>,
+    pub reasoning_format: ReasoningFormat,
+}
+
+/// The model and what to submit to it for `job`. The submission's shape is
+/// [`Shape::Chat`]: its parser splits content, reasoning and calls apart.
+pub async fn plan(state: &AppState, job: ChatJob) -> ApiResult<(Arc<LoadedModel>, Submission)> {
+    let ChatJob {
+        model,
+        settings,
+        messages,
+        tools,
+        response,
+        reasoning_format,
+    } = job;
+    let model = state.model(model.as_deref())?;
     let format = ToolFormat::detect(model.template.source());
     let native = format != ToolFormat::Generic;
-    let mut messages = fields.conversation(native)?;
+    let mut messages = conversation(&messages, native)?;
     let calling = tools.as_ref().filter(|t| t.choice != ToolChoice::None);
     let tool_grammar = match calling {
-        Some(tools) => tool_use::grammar(tools, format, response_spec.as_ref())?,
+        Some(tools) => tool_use::grammar(tools, format, response.as_ref().map(|(spec, _)| spec))?,
         None => None,
     };
     let template_tools = match &tools {
@@ -70,11 +111,7 @@ pub async fn post(
     };
     let prompt = render(&model, messages, template_tools).await?;
 
-    let reasoning = reasoning_mode(
-        &model,
-        fields.reasoning_format.unwrap_or_default(),
-        &prompt.text,
-    );
+    let reasoning = reasoning_mode(&model, reasoning_format, &prompt.text);
     // Structured output and calls constrain the answer, after any thinking.
     let after_thinking = matches!(
         reasoning,
@@ -87,13 +124,11 @@ pub async fn post(
         }
     )
     .then(|| THINK_CLOSE.to_owned());
-    let constraint = match (tool_grammar, response_spec) {
+    let constraint = match (tool_grammar, response) {
         (Some(ToolGrammar { spec, trigger }), _) => {
             Some((spec, trigger.or(after_thinking), "tools"))
         }
-        (None, Some(spec)) if calling.is_none() => {
-            Some((spec, after_thinking, response_format::SCHEMA_PARAM))
-        }
+        (None, Some((spec, param))) if calling.is_none() => Some((spec, after_thinking, param)),
         (None, _) => None,
     };
     let constraint = match constraint {
@@ -119,8 +154,7 @@ pub async fn post(
         constraint,
         shape: Shape::Chat(parser),
     };
-    let response = generate::respond(model, submission, state.max_tokens_default, owner).await?;
-    Ok(ignored.apply(response))
+    Ok((model, submission))
 }
 
 /// A template that shows thinking gets it split off (or kept, or dropped, as asked).

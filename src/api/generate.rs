@@ -7,11 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
 use super::reply::{self, Meta, Shape};
 use super::request::Settings;
-use crate::engine::{CacheOwner, Constraint, GenerationRequest};
+use crate::engine::{CacheOwner, Constraint, Event, GenerationRequest};
 use crate::models::LoadedModel;
 
 /// Names `--max-tokens-default` on a reply whose request set no `max_tokens`, so a client
@@ -47,14 +48,36 @@ pub async fn tokenize(
         .map_err(ApiError::internal)
 }
 
-/// Runs the generation and answers in the requested form. `max_tokens_default` is the
-/// completion budget of a request that sets none (`None`: the rest of the context).
-pub async fn respond(
-    model: Arc<LoadedModel>,
+/// A generation under way: its events, and what its reply needs to know.
+pub struct Started {
+    pub events: UnboundedReceiver<Event>,
+    pub shape: Shape,
+    /// The model's id, as replies name it.
+    pub model: String,
+    /// The request's settings; `stream` and `include_usage` shape the reply.
+    pub stream: bool,
+    pub include_usage: bool,
+    /// `--max-tokens-default`, when it set the budget: [`name_default`] puts it on the reply.
+    pub default_budget: Option<u32>,
+}
+
+/// Names the server's default completion budget on a reply, when it applied.
+pub fn name_default(response: &mut Response, default_budget: Option<u32>) {
+    if let Some(default) = default_budget {
+        response
+            .headers_mut()
+            .insert(MAX_TOKENS_DEFAULT_HEADER, HeaderValue::from(default));
+    }
+}
+
+/// Fits the prompt into the model's context and submits it to the engine. `max_tokens_default`
+/// is the completion budget of a request that sets none (`None`: the rest of the context).
+pub fn start(
+    model: &LoadedModel,
     submission: Submission,
     max_tokens_default: Option<u32>,
     cache_owner: CacheOwner,
-) -> ApiResult<Response> {
+) -> ApiResult<Started> {
     let Submission {
         kind,
         prompt,
@@ -82,28 +105,47 @@ pub async fn respond(
         },
         constraint,
     };
-    let events = model.engine.submit(request)?;
-    let prefix = match kind {
+    Ok(Started {
+        events: model.engine.submit(request)?,
+        shape,
+        model: model.id.clone(),
+        stream: settings.stream,
+        include_usage: settings.include_usage,
+        default_budget: budget.default,
+    })
+}
+
+/// Seconds since the epoch, as replies date themselves.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs the generation and answers in chat's or legacy completions' form.
+pub async fn respond(
+    model: Arc<LoadedModel>,
+    submission: Submission,
+    max_tokens_default: Option<u32>,
+    cache_owner: CacheOwner,
+) -> ApiResult<Response> {
+    let prefix = match submission.kind {
         Kind::Chat => "chatcmpl",
         Kind::Text => "cmpl",
     };
+    let started = start(&model, submission, max_tokens_default, cache_owner)?;
     let meta = Meta {
         id: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        model: model.id.clone(),
+        created: now(),
+        model: started.model.clone(),
     };
-    let mut response = if settings.stream {
-        reply::stream(meta, shape, events, settings.include_usage)
+    let default_budget = started.default_budget;
+    let mut response = if started.stream {
+        reply::stream(meta, started.shape, started.events, started.include_usage)
     } else {
-        reply::collect(meta, shape, events).await?
+        reply::collect(meta, started.shape, started.events).await?
     };
-    if let Some(default) = budget.default {
-        response
-            .headers_mut()
-            .insert(MAX_TOKENS_DEFAULT_HEADER, HeaderValue::from(default));
-    }
+    name_default(&mut response, default_budget);
     Ok(response)
 }
 

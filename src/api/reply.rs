@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
@@ -53,12 +53,12 @@ impl Meta {
     }
 }
 
-fn call_id() -> String {
+pub fn call_id() -> String {
     format!("call_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// `finish_reason` as OpenAI names it: a reply that made calls ended to have them run.
-fn finish_reason(reason: FinishReason, made_calls: bool) -> &'static str {
+pub fn finish_reason(reason: FinishReason, made_calls: bool) -> &'static str {
     match reason {
         FinishReason::Stop if made_calls => "tool_calls",
         FinishReason::Stop => "stop",
@@ -66,73 +66,120 @@ fn finish_reason(reason: FinishReason, made_calls: bool) -> &'static str {
     }
 }
 
+/// One step of a chat reply, split by its parser: what every API shape renders in its own
+/// events (chat's chunks here; the Responses and Messages endpoints their own).
+pub enum ChatOutput {
+    Delta(tool_calls::Delta),
+    Done(Finish),
+    /// The engine failed; nothing follows.
+    Failed(ApiError),
+}
+
+/// The engine's events of a chat reply, through its parser. Ends with `Done` or `Failed`.
+pub fn chat_outputs(
+    mut parser: StreamParser,
+    mut events: UnboundedReceiver<Event>,
+) -> impl Stream<Item = ChatOutput> + Send {
+    async_stream::stream! {
+        let finish = loop {
+            match events.recv().await {
+                Some(Event::Text(piece)) => {
+                    for delta in parser.push(&piece) {
+                        yield ChatOutput::Delta(delta);
+                    }
+                }
+                Some(Event::Done(finish)) => break finish,
+                Some(Event::Failed(reason)) => {
+                    yield ChatOutput::Failed(ApiError::generation_failed(&reason));
+                    return;
+                }
+                None => {
+                    yield ChatOutput::Failed(ApiError::generation_failed("the engine stopped"));
+                    return;
+                }
+            }
+        };
+        for delta in parser.finish() {
+            yield ChatOutput::Delta(delta);
+        }
+        yield ChatOutput::Done(finish);
+    }
+}
+
+/// A whole chat reply: its content, reasoning and calls, and how it ended.
+pub async fn chat_reply(
+    parser: StreamParser,
+    events: UnboundedReceiver<Event>,
+) -> ApiResult<(tool_calls::Parsed, Finish)> {
+    let outputs = chat_outputs(parser, events);
+    futures::pin_mut!(outputs);
+    let mut deltas = Vec::new();
+    while let Some(output) = outputs.next().await {
+        match output {
+            ChatOutput::Delta(delta) => deltas.push(delta),
+            ChatOutput::Done(finish) => return Ok((tool_calls::collect(deltas), finish)),
+            ChatOutput::Failed(error) => return Err(error),
+        }
+    }
+    Err(ApiError::generation_failed("the engine stopped"))
+}
+
 pub async fn collect(
     meta: Meta,
     shape: Shape,
     mut events: UnboundedReceiver<Event>,
 ) -> ApiResult<Response> {
-    let mut text = String::new();
-    let mut parser = match shape {
-        Shape::Text => None,
-        Shape::Chat(parser) => Some(parser),
-    };
-    let mut deltas = Vec::new();
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Text(piece) => match parser.as_mut() {
-                Some(parser) => deltas.extend(parser.push(&piece)),
-                None => text.push_str(&piece),
-            },
-            Event::Done(finish) => {
-                let usage = Some(Some(Usage::from(&finish)));
-                let Some(parser) = parser else {
-                    let choice = TextChoice {
-                        index: 0,
-                        text,
-                        logprobs: None,
-                        finish_reason: Some(finish_reason(finish.reason, false)),
-                    };
-                    return Ok(
-                        axum::Json(meta.completion(TEXT_COMPLETION, vec![choice], usage))
-                            .into_response(),
-                    );
-                };
-                deltas.extend(parser.finish());
-                let reply = tool_calls::collect(deltas);
-                let made_calls = !reply.calls.is_empty();
-                let calls = reply
-                    .calls
-                    .into_iter()
-                    .map(|call| ToolCall {
-                        id: call_id(),
-                        kind: "function",
-                        function: FunctionCall {
-                            name: call.name,
-                            arguments: call.arguments,
-                        },
-                    })
-                    .collect();
-                let choice = ChatChoice {
-                    index: 0,
-                    message: AssistantMessage {
-                        role: "assistant",
-                        content: (!(made_calls && reply.content.is_empty()))
-                            .then_some(reply.content),
-                        reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
-                        tool_calls: calls,
-                    },
-                    logprobs: None,
-                    finish_reason: finish_reason(finish.reason, made_calls),
-                };
-                return Ok(
-                    axum::Json(meta.completion(CHAT_COMPLETION, vec![choice], usage))
-                        .into_response(),
-                );
+    let parser = match shape {
+        Shape::Chat(parser) => parser,
+        Shape::Text => {
+            let mut text = String::new();
+            while let Some(event) = events.recv().await {
+                match event {
+                    Event::Text(piece) => text.push_str(&piece),
+                    Event::Done(finish) => {
+                        let choice = TextChoice {
+                            index: 0,
+                            text,
+                            logprobs: None,
+                            finish_reason: Some(finish_reason(finish.reason, false)),
+                        };
+                        let usage = Some(Some(Usage::from(&finish)));
+                        let body = meta.completion(TEXT_COMPLETION, vec![choice], usage);
+                        return Ok(axum::Json(body).into_response());
+                    }
+                    Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
+                }
             }
-            Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
+            return Err(ApiError::generation_failed("the engine stopped"));
         }
-    }
-    Err(ApiError::generation_failed("the engine stopped"))
+    };
+    let (reply, finish) = chat_reply(parser, events).await?;
+    let made_calls = !reply.calls.is_empty();
+    let calls = reply
+        .calls
+        .into_iter()
+        .map(|call| ToolCall {
+            id: call_id(),
+            kind: "function",
+            function: FunctionCall {
+                name: call.name,
+                arguments: call.arguments,
+            },
+        })
+        .collect();
+    let choice = ChatChoice {
+        index: 0,
+        message: AssistantMessage {
+            role: "assistant",
+            content: (!(made_calls && reply.content.is_empty())).then_some(reply.content),
+            reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
+            tool_calls: calls,
+        },
+        logprobs: None,
+        finish_reason: finish_reason(finish.reason, made_calls),
+    };
+    let usage = Some(Some(Usage::from(&finish)));
+    Ok(axum::Json(meta.completion(CHAT_COMPLETION, vec![choice], usage)).into_response())
 }
 
 /// Chunks of a streamed chat reply: call ids are made here, when a call starts.
@@ -211,57 +258,57 @@ pub fn stream(
         data(&meta.completion(TEXT_COMPLETION, vec![choice], usage_slot))
     };
     let body = async_stream::stream! {
-        let mut parser = match shape {
-            Shape::Text => None,
-            Shape::Chat(parser) => Some(parser),
+        let Shape::Chat(parser) = shape else {
+            let finish: Finish = loop {
+                match events.recv().await {
+                    Some(Event::Text(piece)) => yield text_chunk(&meta, piece, None),
+                    Some(Event::Done(finish)) => break finish,
+                    Some(Event::Failed(reason)) => {
+                        yield data(&ApiError::generation_failed(&reason).body());
+                        return;
+                    }
+                    None => {
+                        yield data(&ApiError::generation_failed("the engine stopped").body());
+                        return;
+                    }
+                }
+            };
+            yield text_chunk(&meta, String::new(), Some(finish_reason(finish.reason, false)));
+            if include_usage {
+                let usage = Some(Some(Usage::from(&finish)));
+                yield data(&meta.completion::<TextChoice>(TEXT_COMPLETION, Vec::new(), usage));
+            }
+            yield Ok(SseEvent::default().data("[DONE]"));
+            return;
         };
         let mut chunks = ChatChunks { calls: 0 };
-        let is_chat = parser.is_some();
-        if is_chat {
-            let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
-            yield chat_chunk(&meta, opening, None);
-        }
-        let finish: Finish = loop {
-            match events.recv().await {
-                Some(Event::Text(piece)) => match parser.as_mut() {
-                    Some(parser) => {
-                        for delta in parser.push(&piece) {
-                            yield chat_chunk(&meta, chunks.delta(delta), None);
-                        }
+        let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
+        yield chat_chunk(&meta, opening, None);
+        let outputs = chat_outputs(parser, events);
+        futures::pin_mut!(outputs);
+        while let Some(output) = outputs.next().await {
+            match output {
+                ChatOutput::Delta(delta) => yield chat_chunk(&meta, chunks.delta(delta), None),
+                ChatOutput::Failed(error) => {
+                    yield data(&error.body());
+                    return;
+                }
+                ChatOutput::Done(finish) => {
+                    let reason = finish_reason(finish.reason, chunks.calls > 0);
+                    yield chat_chunk(&meta, Delta::default(), Some(reason));
+                    if include_usage {
+                        let usage = Some(Some(Usage::from(&finish)));
+                        yield data(&meta.completion::<ChunkChoice>(CHAT_COMPLETION_CHUNK, Vec::new(), usage));
                     }
-                    None => yield text_chunk(&meta, piece, None),
-                },
-                Some(Event::Done(finish)) => break finish,
-                Some(Event::Failed(reason)) => {
-                    yield data(&ApiError::generation_failed(&reason).body());
-                    return;
-                }
-                None => {
-                    yield data(&ApiError::generation_failed("the engine stopped").body());
-                    return;
+                    yield Ok(SseEvent::default().data("[DONE]"));
                 }
             }
-        };
-        match parser.take() {
-            Some(parser) => {
-                for delta in parser.finish() {
-                    yield chat_chunk(&meta, chunks.delta(delta), None);
-                }
-                let reason = finish_reason(finish.reason, chunks.calls > 0);
-                yield chat_chunk(&meta, Delta::default(), Some(reason));
-            }
-            None => yield text_chunk(&meta, String::new(), Some(finish_reason(finish.reason, false))),
         }
-        if include_usage {
-            let object = if is_chat { CHAT_COMPLETION_CHUNK } else { TEXT_COMPLETION };
-            yield data(&meta.completion::<ChunkChoice>(object, Vec::new(), Some(Some(Usage::from(&finish)))));
-        }
-        yield Ok(SseEvent::default().data("[DONE]"));
     };
     sse_response(body)
 }
 
-fn sse_response(
+pub fn sse_response(
     body: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
 ) -> Response {
     let mut response = Sse::new(body)
@@ -274,7 +321,7 @@ fn sse_response(
     response
 }
 
-fn data(value: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
+pub fn data(value: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
     let json = serde_json::to_string(value).unwrap_or_default();
     Ok(SseEvent::default().data(json))
 }

@@ -193,20 +193,17 @@ impl ChatFields {
             self.parallel_tool_calls,
         )
     }
+}
 
-    /// The conversation for the template, checked. Tool calls and results go in the
-    /// template's own fields (`native`), or, for a template that knows no tools, as the JSON
-    /// the server's generic tool format uses, in `assistant` and `user` turns.
-    pub fn conversation(&self, native: bool) -> ApiResult<Vec<TemplateMessage>> {
-        // `check` has made sure there are messages.
-        self.messages
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(index, message)| template_message(index, message, native))
-            .collect()
-    }
+/// The conversation for the template, checked. Tool calls and results go in the template's own
+/// fields (`native`), or, for a template that knows no tools, as the JSON the server's generic
+/// tool format uses, in `assistant` and `user` turns.
+pub fn conversation(messages: &[Message], native: bool) -> ApiResult<Vec<TemplateMessage>> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(index, message)| template_message(index, message, native))
+        .collect()
 }
 
 fn template_message(index: usize, message: &Message, native: bool) -> ApiResult<TemplateMessage> {

@@ -10,7 +10,7 @@ mod completion;
 mod fields;
 mod tools;
 
-pub use chat::{ChatFields, ReasoningFormat};
+pub use chat::{conversation, ChatFields, Message, ReasoningFormat};
 pub use completion::{CompletionFields, Prompt};
 pub use fields::{Documented, IgnoredParams, IGNORED_PARAMS_HEADER};
 #[cfg(test)]
