@@ -138,11 +138,6 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
     let tools = json!([{ "type": "function", "function": { "name": "f" } }]);
     let value = match (field, status) {
         ("n" | "best_of", "refused") => json!(2),
-        ("logprobs", "refused") => json!(if endpoint.contains("chat") {
-            json!(true)
-        } else {
-            json!(1)
-        }),
         ("top_logprobs", "refused") => json!(2),
         ("echo", "refused") => json!(true),
         ("suffix", "refused") => json!("after"),
@@ -158,6 +153,12 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
         ("repeat_penalty", _) => json!(1.1),
         ("top_k" | "seed", _) => json!(7),
         ("logit_bias", _) => json!({ "0": -1 }),
+        ("logprobs", _) => json!(if endpoint.contains("chat") {
+            json!(true)
+        } else {
+            json!(1)
+        }),
+        ("top_logprobs", _) => return json!({ "logprobs": true, "top_logprobs": 2 }),
         ("stop", _) => json!(["\n\n"]),
         ("stream", _) => json!(true),
         ("stream_options", _) => return json!({ "stream": true, field: { "include_usage": true } }),

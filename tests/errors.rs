@@ -107,7 +107,8 @@ async fn bad_values_are_refused_with_their_field() {
             json!([{ "name": "f", "parameters": { "type": "object" } }]),
         ),
         ("tool_choice", json!("auto")),
-        ("logprobs", json!(true)),
+        ("logprobs", json!(3)),
+        ("top_logprobs", json!(21)),
     ];
     for (field, value) in cases {
         let mut request = greedy_chat("hi", 4);

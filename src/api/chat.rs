@@ -34,7 +34,8 @@ pub async fn post(
     Caller(owner): Caller,
     ApiJsonPair(body, fields, ignored): ApiJsonPair<GenerationBody, ChatFields>,
 ) -> ApiResult<Response> {
-    let settings = body.settings()?;
+    let mut settings = body.settings()?;
+    settings.logprobs = body.chat_logprobs()?;
     fields.check()?;
     let job = ChatJob {
         model: body.model,

@@ -19,7 +19,8 @@ pub async fn post(
     Caller(owner): Caller,
     ApiJsonPair(body, fields, ignored): ApiJsonPair<GenerationBody, CompletionFields>,
 ) -> ApiResult<Response> {
-    let settings = body.settings()?;
+    let mut settings = body.settings()?;
+    settings.logprobs = body.completion_logprobs()?;
     fields.check()?;
     let prompt = fields.prompt()?;
     let grammar = fields

@@ -57,6 +57,8 @@ pub struct Started {
     /// The request's settings; `stream` and `include_usage` shape the reply.
     pub stream: bool,
     pub include_usage: bool,
+    /// The request asked for logprobs.
+    pub logprobs: bool,
     /// `--max-tokens-default`, when it set the budget: [`name_default`] puts it on the reply.
     pub default_budget: Option<u32>,
 }
@@ -93,7 +95,9 @@ pub fn start(
         settings.max_tokens,
         max_tokens_default,
     )?;
+    let logprobs = settings.logprobs;
     let request = GenerationRequest {
+        logprobs,
         prompt,
         sampling: settings.sampling_for(model.engine.model().n_vocab())?,
         max_tokens: budget.max_tokens,
@@ -111,6 +115,7 @@ pub fn start(
         model: model.id.clone(),
         stream: settings.stream,
         include_usage: settings.include_usage,
+        logprobs: logprobs.is_some(),
         default_budget: budget.default,
     })
 }
@@ -138,6 +143,7 @@ pub async fn respond(
         id: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
         created: now(),
         model: started.model.clone(),
+        logprobs: started.logprobs,
     };
     let default_budget = started.default_budget;
     let mut response = if started.stream {

@@ -13,11 +13,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
 use super::response::{
-    AssistantMessage, ChatChoice, ChunkChoice, Completion, Delta, FunctionCall, FunctionDelta,
-    TextChoice, ToolCall, ToolCallDelta, Usage, CHAT_COMPLETION, CHAT_COMPLETION_CHUNK,
-    TEXT_COMPLETION,
+    AssistantMessage, ChatChoice, ChatLogprobs, ChunkChoice, Completion, Delta, FunctionCall,
+    FunctionDelta, TextChoice, TextLogprobs, ToolCall, ToolCallDelta, Usage, CHAT_COMPLETION,
+    CHAT_COMPLETION_CHUNK, TEXT_COMPLETION,
 };
-use crate::engine::{Event, Finish, FinishReason};
+use crate::engine::{Event, Finish, FinishReason, TokenLogprob};
 use crate::tool_calls::{self, StreamParser};
 
 /// The identity of one response, repeated in every chunk.
@@ -25,6 +25,8 @@ pub struct Meta {
     pub id: String,
     pub created: u64,
     pub model: String,
+    /// The request asked for logprobs: replies carry a list, empty if no token was made.
+    pub logprobs: bool,
 }
 
 /// How the generated text becomes a reply.
@@ -70,6 +72,8 @@ pub fn finish_reason(reason: FinishReason, made_calls: bool) -> &'static str {
 /// events (chat's chunks here; the Responses and Messages endpoints their own).
 pub enum ChatOutput {
     Delta(tool_calls::Delta),
+    /// A token's log-probability (only when asked for), before the text it adds.
+    Logprob(TokenLogprob),
     Done(Finish),
     /// The engine failed; nothing follows.
     Failed(ApiError),
@@ -88,6 +92,7 @@ pub fn chat_outputs(
                         yield ChatOutput::Delta(delta);
                     }
                 }
+                Some(Event::Logprob(logprob)) => yield ChatOutput::Logprob(logprob),
                 Some(Event::Done(finish)) => break finish,
                 Some(Event::Failed(reason)) => {
                     yield ChatOutput::Failed(ApiError::generation_failed(&reason));
@@ -106,18 +111,21 @@ pub fn chat_outputs(
     }
 }
 
-/// A whole chat reply: its content, reasoning and calls, and how it ended.
+/// A whole chat reply: its content, reasoning and calls, how it ended, and each token's
+/// log-probability when the request asked for them.
 pub async fn chat_reply(
     parser: StreamParser,
     events: UnboundedReceiver<Event>,
-) -> ApiResult<(tool_calls::Parsed, Finish)> {
+) -> ApiResult<(tool_calls::Parsed, Finish, Vec<TokenLogprob>)> {
     let outputs = chat_outputs(parser, events);
     futures::pin_mut!(outputs);
     let mut deltas = Vec::new();
+    let mut logprobs = Vec::new();
     while let Some(output) = outputs.next().await {
         match output {
             ChatOutput::Delta(delta) => deltas.push(delta),
-            ChatOutput::Done(finish) => return Ok((tool_calls::collect(deltas), finish)),
+            ChatOutput::Logprob(logprob) => logprobs.push(logprob),
+            ChatOutput::Done(finish) => return Ok((tool_calls::collect(deltas), finish, logprobs)),
             ChatOutput::Failed(error) => return Err(error),
         }
     }
@@ -133,14 +141,16 @@ pub async fn collect(
         Shape::Chat(parser) => parser,
         Shape::Text => {
             let mut text = String::new();
+            let mut logprobs = Vec::new();
             while let Some(event) = events.recv().await {
                 match event {
                     Event::Text(piece) => text.push_str(&piece),
+                    Event::Logprob(logprob) => logprobs.push(logprob),
                     Event::Done(finish) => {
                         let choice = TextChoice {
                             index: 0,
                             text,
-                            logprobs: None,
+                            logprobs: meta.logprobs.then(|| TextLogprobs::of(logprobs, 0)),
                             finish_reason: Some(finish_reason(finish.reason, false)),
                         };
                         let usage = Some(Some(Usage::from(&finish)));
@@ -153,7 +163,7 @@ pub async fn collect(
             return Err(ApiError::generation_failed("the engine stopped"));
         }
     };
-    let (reply, finish) = chat_reply(parser, events).await?;
+    let (reply, finish, logprobs) = chat_reply(parser, events).await?;
     let made_calls = !reply.calls.is_empty();
     let calls = reply
         .calls
@@ -175,7 +185,7 @@ pub async fn collect(
             reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
             tool_calls: calls,
         },
-        logprobs: None,
+        logprobs: meta.logprobs.then(|| ChatLogprobs::of(logprobs)),
         finish_reason: finish_reason(finish.reason, made_calls),
     };
     let usage = Some(Some(Usage::from(&finish)));
@@ -239,29 +249,47 @@ pub fn stream(
 ) -> Response {
     // Chunks carry `usage: null` when the client asked for usage, as OpenAI's do.
     let usage_slot = include_usage.then_some(None);
-    let chat_chunk = move |meta: &Meta, delta: Delta, finish: Option<&'static str>| {
+    let chat_chunk = move |meta: &Meta,
+                           delta: Delta,
+                           logprobs: &mut Vec<TokenLogprob>,
+                           finish: Option<&'static str>| {
         let choice = ChunkChoice {
             index: 0,
             delta,
-            logprobs: None,
+            // Tokens' logprobs ride on the next chunk after them.
+            logprobs: (!logprobs.is_empty()).then(|| ChatLogprobs::of(std::mem::take(logprobs))),
             finish_reason: finish,
         };
         data(&meta.completion(CHAT_COMPLETION_CHUNK, vec![choice], usage_slot))
     };
-    let text_chunk = move |meta: &Meta, text: String, finish: Option<&'static str>| {
+    let text_chunk = move |meta: &Meta,
+                           text: String,
+                           logprobs: &mut Vec<TokenLogprob>,
+                           offset: &mut usize,
+                           finish: Option<&'static str>| {
+        let logprobs = (!logprobs.is_empty()).then(|| {
+            let lists = TextLogprobs::of(std::mem::take(logprobs), *offset);
+            *offset += lists.chars();
+            lists
+        });
         let choice = TextChoice {
             index: 0,
             text,
-            logprobs: None,
+            logprobs,
             finish_reason: finish,
         };
         data(&meta.completion(TEXT_COMPLETION, vec![choice], usage_slot))
     };
     let body = async_stream::stream! {
+        let mut logprobs = Vec::new();
         let Shape::Chat(parser) = shape else {
+            let mut offset = 0;
             let finish: Finish = loop {
                 match events.recv().await {
-                    Some(Event::Text(piece)) => yield text_chunk(&meta, piece, None),
+                    Some(Event::Text(piece)) => {
+                        yield text_chunk(&meta, piece, &mut logprobs, &mut offset, None);
+                    }
+                    Some(Event::Logprob(logprob)) => logprobs.push(logprob),
                     Some(Event::Done(finish)) => break finish,
                     Some(Event::Failed(reason)) => {
                         yield data(&ApiError::generation_failed(&reason).body());
@@ -273,7 +301,8 @@ pub fn stream(
                     }
                 }
             };
-            yield text_chunk(&meta, String::new(), Some(finish_reason(finish.reason, false)));
+            let reason = Some(finish_reason(finish.reason, false));
+            yield text_chunk(&meta, String::new(), &mut logprobs, &mut offset, reason);
             if include_usage {
                 let usage = Some(Some(Usage::from(&finish)));
                 yield data(&meta.completion::<TextChoice>(TEXT_COMPLETION, Vec::new(), usage));
@@ -283,19 +312,22 @@ pub fn stream(
         };
         let mut chunks = ChatChunks { calls: 0 };
         let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
-        yield chat_chunk(&meta, opening, None);
+        yield chat_chunk(&meta, opening, &mut logprobs, None);
         let outputs = chat_outputs(parser, events);
         futures::pin_mut!(outputs);
         while let Some(output) = outputs.next().await {
             match output {
-                ChatOutput::Delta(delta) => yield chat_chunk(&meta, chunks.delta(delta), None),
+                ChatOutput::Delta(delta) => {
+                    yield chat_chunk(&meta, chunks.delta(delta), &mut logprobs, None);
+                }
+                ChatOutput::Logprob(logprob) => logprobs.push(logprob),
                 ChatOutput::Failed(error) => {
                     yield data(&error.body());
                     return;
                 }
                 ChatOutput::Done(finish) => {
                     let reason = finish_reason(finish.reason, chunks.calls > 0);
-                    yield chat_chunk(&meta, Delta::default(), Some(reason));
+                    yield chat_chunk(&meta, Delta::default(), &mut logprobs, Some(reason));
                     if include_usage {
                         let usage = Some(Some(Usage::from(&finish)));
                         yield data(&meta.completion::<ChunkChoice>(CHAT_COMPLETION_CHUNK, Vec::new(), usage));

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::engine::Finish;
+use crate::engine::{Alternative, Finish, TokenLogprob};
 
 pub const CHAT_COMPLETION: &str = "chat.completion";
 pub const CHAT_COMPLETION_CHUNK: &str = "chat.completion.chunk";
@@ -27,7 +27,7 @@ pub struct Completion<C> {
 pub struct ChatChoice {
     pub index: u32,
     pub message: AssistantMessage,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<ChatLogprobs>,
     pub finish_reason: &'static str,
 }
 
@@ -61,7 +61,7 @@ pub struct FunctionCall {
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<ChatLogprobs>,
     pub finish_reason: Option<&'static str>,
 }
 
@@ -102,7 +102,7 @@ pub struct FunctionDelta {
 pub struct TextChoice {
     pub index: u32,
     pub text: String,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<TextLogprobs>,
     pub finish_reason: Option<&'static str>,
 }
 
@@ -129,5 +129,126 @@ impl From<&Finish> for Usage {
                 cached_tokens: finish.cached_tokens,
             },
         }
+    }
+}
+
+/// Chat's `logprobs`: one entry per generated token (of the content and of any tool calls'
+/// text: the model writes both).
+#[derive(Debug, Serialize)]
+pub struct ChatLogprobs {
+    pub content: Vec<TokenEntry>,
+    /// Always `null`: sotto never refuses in a separate channel.
+    pub refusal: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenEntry {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+    pub top_logprobs: Vec<TopEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopEntry {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+}
+
+impl ChatLogprobs {
+    pub fn of(tokens: Vec<TokenLogprob>) -> Self {
+        let entry = |alternative: &Alternative| TopEntry {
+            token: String::from_utf8_lossy(&alternative.bytes).into_owned(),
+            logprob: alternative.logprob,
+            bytes: alternative.bytes.clone(),
+        };
+        let content = tokens
+            .into_iter()
+            .map(|token| {
+                let TopEntry {
+                    token: text,
+                    logprob,
+                    bytes,
+                } = entry(&token.token);
+                TokenEntry {
+                    token: text,
+                    logprob,
+                    bytes,
+                    top_logprobs: token.top.iter().map(entry).collect(),
+                }
+            })
+            .collect();
+        Self {
+            content,
+            refusal: None,
+        }
+    }
+}
+
+/// Legacy completions' `logprobs`: parallel lists, one item per token.
+#[derive(Debug, Serialize)]
+pub struct TextLogprobs {
+    pub tokens: Vec<String>,
+    pub token_logprobs: Vec<f32>,
+    /// Each token's alternatives, text to logprob, most likely first.
+    pub top_logprobs: Vec<TopMap>,
+    /// Where each token starts in the completion's text, in characters.
+    pub text_offset: Vec<usize>,
+}
+
+impl TextLogprobs {
+    /// `offset`: where the first token starts (the characters streamed before it).
+    pub fn of(tokens: Vec<TokenLogprob>, mut offset: usize) -> Self {
+        let mut lists = Self {
+            tokens: Vec::with_capacity(tokens.len()),
+            token_logprobs: Vec::with_capacity(tokens.len()),
+            top_logprobs: Vec::with_capacity(tokens.len()),
+            text_offset: Vec::with_capacity(tokens.len()),
+        };
+        for token in tokens {
+            let text = String::from_utf8_lossy(&token.token.bytes).into_owned();
+            lists.text_offset.push(offset);
+            offset += text.chars().count();
+            lists.tokens.push(text);
+            lists.token_logprobs.push(token.token.logprob);
+            lists.top_logprobs.push(TopMap(
+                token
+                    .top
+                    .iter()
+                    .map(|alternative| {
+                        (
+                            String::from_utf8_lossy(&alternative.bytes).into_owned(),
+                            alternative.logprob,
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        lists
+    }
+
+    /// Characters the listed tokens cover.
+    pub fn chars(&self) -> usize {
+        self.tokens.iter().map(|t| t.chars().count()).sum()
+    }
+}
+
+/// A JSON object from token text to logprob, in the order given (most likely first). Two
+/// tokens with the same text keep the first, as a JSON object can hold a key only once.
+#[derive(Debug)]
+pub struct TopMap(Vec<(String, f32)>);
+
+impl Serialize for TopMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut seen = std::collections::HashSet::new();
+        let mut map = serializer.serialize_map(None)?;
+        for (token, logprob) in &self.0 {
+            if seen.insert(token.as_str()) {
+                map.serialize_entry(token, logprob)?;
+            }
+        }
+        map.end()
     }
 }

@@ -7,6 +7,7 @@ mod cache;
 mod constraint;
 mod guide;
 mod kv;
+mod logprobs;
 mod pacing;
 mod sampling;
 mod sequence;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
 pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
+pub use logprobs::{Alternative, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use sampling::SamplingParams;
 use specials::Piece;
 pub use specials::SpecialTokens;
@@ -70,12 +72,17 @@ pub struct GenerationRequest {
     pub next_turn: Option<Arc<[LlamaToken]>>,
     /// A grammar the reply must follow (`response_format`, forced tool calls).
     pub constraint: Option<Constraint>,
+    /// Report each sampled token's log-probability with this many alternatives
+    /// ([`Event::Logprob`]); `None`: none.
+    pub logprobs: Option<u8>,
 }
 
 /// What the engine reports for a generation, in order: text pieces, then one `Done` or `Failed`.
+/// A token's `Logprob`, when asked for, comes before the text it adds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Text(String),
+    Logprob(TokenLogprob),
     Done(Finish),
     Failed(String),
 }

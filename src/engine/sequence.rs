@@ -9,6 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::admission::CallerPermit;
 use super::guide::{Guide, Progress, BROKEN};
+use super::logprobs;
 use super::text::{StopMatcher, StopScan, Utf8Decoder};
 use super::{Event, Finish, FinishReason, GenerationRequest};
 
@@ -135,6 +136,10 @@ impl Sequence {
             return Outcome::Failed(BROKEN);
         };
         let vocab = model.vocab();
+        if let (Some(top), false) = (self.job.request.logprobs, vocab.is_eog(token)) {
+            let logprob = logprobs::of(context.get_logits_ith(index), token, top.into(), model);
+            let _ = self.job.events.send(Event::Logprob(logprob));
+        }
         let reason = if vocab.is_eog(token) {
             self.owed = Some(Owed::Boundary);
             Some(FinishReason::Stop)

@@ -75,6 +75,17 @@ streamed = "".join(
 )
 check(streamed == completion.choices[0].text, "completion stream text")
 
+# Logprobs, in the SDK's typed models
+scored = client.chat.completions.create(
+    model=model, messages=[{"role": "user", "content": "Name a planet."}], temperature=0, max_tokens=6,
+    logprobs=True, top_logprobs=3,
+)
+entries = scored.choices[0].logprobs.content
+check(len(entries) == scored.usage.completion_tokens, "a logprobs entry per token")
+check(all(len(e.top_logprobs) == 3 and e.top_logprobs[0].token == e.token for e in entries), "greedy token first in top_logprobs")
+legacy = client.completions.create(model=model, prompt="The sky is", max_tokens=4, temperature=0, logprobs=2)
+check(len(legacy.choices[0].logprobs.tokens) == 4 and len(legacy.choices[0].logprobs.top_logprobs[0]) == 2, "legacy logprobs lists")
+
 # Error classes
 try:
     client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])

@@ -36,7 +36,7 @@ impl Documented for CompletionFields {
         ("echo", Refused),
         ("frequency_penalty", Supported),
         ("logit_bias", Supported),
-        ("logprobs", Refused),
+        ("logprobs", Supported),
         ("max_tokens", Supported),
         ("n", Refused),
         ("presence_penalty", Supported),

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use crate::engine::SamplingParams;
+use crate::engine::{SamplingParams, MAX_TOP_LOGPROBS};
 
 /// Most stop sequences per request.
 const MAX_STOPS: usize = 16;
@@ -50,7 +50,7 @@ pub struct GenerationBody {
     /// Accepted for compatibility and dropped: the server keeps nothing about requests.
     #[serde(default, rename = "user")]
     pub _user: serde::de::IgnoredAny,
-    // OpenAI fields this server does not implement: refused clearly when set, not ignored.
+    /// Chat's is a bool, legacy completions' a count: each endpoint reads its own.
     pub logprobs: Option<Value>,
     pub top_logprobs: Option<Value>,
 }
@@ -75,6 +75,9 @@ pub struct Settings {
     pub stop: Vec<String>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Alternatives to report with each token's log-probability; `None`: no logprobs. Set by
+    /// the endpoint: chat and legacy completions spell the request differently.
+    pub logprobs: Option<u8>,
     logit_bias: Vec<(u32, f32)>,
 }
 
@@ -94,9 +97,9 @@ impl Settings {
 }
 
 impl GenerationBody {
-    /// Checks every field shared by both endpoints.
+    /// Checks every field shared by both endpoints. `logprobs` is left to the endpoint
+    /// ([`Self::chat_logprobs`], [`Self::completion_logprobs`]).
     pub fn settings(&self) -> ApiResult<Settings> {
-        self.refuse_unsupported()?;
         let defaults = SamplingParams::default();
         let sampling = SamplingParams {
             temperature: in_range("temperature", self.temperature, 0.0, 2.0)?
@@ -170,8 +173,55 @@ impl GenerationBody {
                 .as_ref()
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
+            logprobs: None,
             logit_bias: self.logit_biases()?,
         })
+    }
+
+    /// Chat's `logprobs: true` with `top_logprobs` alternatives (0 to 20).
+    pub fn chat_logprobs(&self) -> ApiResult<Option<u8>> {
+        let wanted = match &self.logprobs {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => {
+                return Err(ApiError::invalid_value(
+                    "logprobs",
+                    "`logprobs` must be true or false.",
+                ))
+            }
+        };
+        let top = match &self.top_logprobs {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(top_count("top_logprobs", value)?),
+        };
+        match (wanted, top) {
+            (false, Some(_)) => Err(ApiError::invalid_value(
+                "top_logprobs",
+                "`top_logprobs` needs `logprobs: true`.",
+            )),
+            (false, None) => Ok(None),
+            (true, top) => Ok(Some(top.unwrap_or(0))),
+        }
+    }
+
+    /// Legacy completions' `logprobs`: how many alternatives (0 to 20) to report with each
+    /// token's log-probability. `top_logprobs` is chat's field.
+    pub fn completion_logprobs(&self) -> ApiResult<Option<u8>> {
+        // `0`, the default, asks for nothing.
+        if self
+            .top_logprobs
+            .as_ref()
+            .is_some_and(|v| !v.is_null() && v != &Value::from(0))
+        {
+            return Err(ApiError::invalid_value(
+                "top_logprobs",
+                "`top_logprobs` belongs to chat; /v1/completions takes `logprobs`: a count of alternatives.",
+            ));
+        }
+        match &self.logprobs {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => top_count("logprobs", value).map(Some),
+        }
     }
 
     fn stops(&self) -> ApiResult<Vec<String>> {
@@ -218,27 +268,20 @@ impl GenerationBody {
             })
             .collect()
     }
+}
 
-    fn refuse_unsupported(&self) -> ApiResult<()> {
-        let set = |value: &Option<Value>| {
-            value
-                .as_ref()
-                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false) && v != &Value::from(0))
-        };
-        if set(&self.logprobs) {
-            return Err(ApiError::unsupported(
-                "logprobs",
-                "`logprobs` is not supported yet.",
-            ));
-        }
-        if set(&self.top_logprobs) {
-            return Err(ApiError::unsupported(
-                "top_logprobs",
-                "`top_logprobs` is not supported yet.",
-            ));
-        }
-        Ok(())
-    }
+/// A count of alternatives per token: an integer from 0 to [`MAX_TOP_LOGPROBS`].
+fn top_count(name: &str, value: &Value) -> ApiResult<u8> {
+    value
+        .as_u64()
+        .and_then(|n| u8::try_from(n).ok())
+        .filter(|&n| n <= MAX_TOP_LOGPROBS)
+        .ok_or_else(|| {
+            ApiError::invalid_value(
+                name,
+                format!("`{name}` must be an integer from 0 to {MAX_TOP_LOGPROBS}."),
+            )
+        })
 }
 
 fn in_range(name: &str, value: Option<f32>, min: f32, max: f32) -> ApiResult<Option<f32>> {
