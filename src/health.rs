@@ -33,6 +33,8 @@ struct Counters {
     cancelled: usize,
     cache_reused_tokens: u64,
     cache_decoded_ahead_tokens: u64,
+    /// Prompt tokens prefilled; the other choices of an `n` request add none.
+    prefilled_tokens: u64,
     cached_conversations: usize,
 }
 
@@ -61,6 +63,7 @@ pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) 
                     cancelled: engine.cancelled(),
                     cache_reused_tokens: engine.reused_tokens(),
                     cache_decoded_ahead_tokens: engine.decoded_ahead(),
+                    prefilled_tokens: engine.prefilled_tokens(),
                     cached_conversations: engine.cached_slots(),
                 }),
                 id: file.id,

@@ -145,7 +145,7 @@ pub async fn plan(state: &AppState, job: ChatJob) -> ApiResult<(Arc<LoadedModel>
         calling
             .map(|tools| tools.callable().map(|f| f.name.clone()).collect())
             .unwrap_or_default(),
-        validator.unwrap_or_else(|| Box::new(|_: &str, _: &str| false)),
+        validator.unwrap_or_else(|| Arc::new(|_: &str, _: &str| false)),
     );
     let submission = Submission {
         kind: Kind::Chat,
@@ -229,7 +229,7 @@ fn validator_for(tools: &ToolSet) -> ApiResult<Validator> {
         })?;
         schemas.insert(function.name.clone(), validator);
     }
-    Ok(Box::new(move |name: &str, arguments: &str| {
+    Ok(Arc::new(move |name: &str, arguments: &str| {
         let Some(validator) = schemas.get(name) else {
             return false;
         };

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::error::{ApiError, ApiResult};
 use super::reply::{self, Meta, Shape};
 use super::request::Settings;
+use super::stream;
 use crate::engine::{CacheOwner, Constraint, Event, GenerationRequest};
 use crate::models::LoadedModel;
 
@@ -51,6 +52,8 @@ pub async fn tokenize(
 /// A generation under way: its events, and what its reply needs to know.
 pub struct Started {
     pub events: UnboundedReceiver<Event>,
+    /// The other choices' events, when the request asked for `n` > 1.
+    pub other_choices: Vec<UnboundedReceiver<Event>>,
     pub shape: Shape,
     /// The model's id, as replies name it.
     pub model: String,
@@ -95,6 +98,13 @@ pub fn start(
         settings.max_tokens,
         max_tokens_default,
     )?;
+    let slots = model.engine.slots();
+    if settings.n > slots {
+        return Err(ApiError::invalid_value(
+            "n",
+            format!("`n` must be at most {slots} here: this model decodes {slots} sequences at once (`--parallel`)."),
+        ));
+    }
     let logprobs = settings.logprobs;
     let request = GenerationRequest {
         logprobs,
@@ -109,8 +119,16 @@ pub fn start(
         },
         constraint,
     };
+    let mut choices = model
+        .engine
+        .submit_choices(request, settings.n)?
+        .into_iter();
+    let events = choices
+        .next()
+        .ok_or_else(|| ApiError::generation_failed("the engine stopped"))?;
     Ok(Started {
-        events: model.engine.submit(request)?,
+        events,
+        other_choices: choices.collect(),
         shape,
         model: model.id.clone(),
         stream: settings.stream,
@@ -146,10 +164,12 @@ pub async fn respond(
         logprobs: started.logprobs,
     };
     let default_budget = started.default_budget;
+    let mut choices = vec![started.events];
+    choices.extend(started.other_choices);
     let mut response = if started.stream {
-        reply::stream(meta, started.shape, started.events, started.include_usage)
+        stream::stream(meta, started.shape, choices, started.include_usage)
     } else {
-        reply::collect(meta, started.shape, started.events).await?
+        reply::collect(meta, started.shape, choices).await?
     };
     name_default(&mut response, default_budget);
     Ok(response)

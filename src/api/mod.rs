@@ -13,6 +13,7 @@ mod request;
 mod response;
 mod response_format;
 mod schemas;
+mod stream;
 mod tool_use;
 
 use std::time::Duration;

@@ -13,9 +13,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
 use super::response::{
-    AssistantMessage, ChatChoice, ChatLogprobs, ChunkChoice, Completion, Delta, FunctionCall,
-    FunctionDelta, TextChoice, TextLogprobs, ToolCall, ToolCallDelta, Usage, CHAT_COMPLETION,
-    CHAT_COMPLETION_CHUNK, TEXT_COMPLETION,
+    AssistantMessage, ChatChoice, ChatLogprobs, Completion, FunctionCall, TextChoice, TextLogprobs,
+    ToolCall, Usage, CHAT_COMPLETION, TEXT_COMPLETION,
 };
 use crate::engine::{Event, Finish, FinishReason, TokenLogprob};
 use crate::tool_calls::{self, StreamParser};
@@ -38,7 +37,7 @@ pub enum Shape {
 }
 
 impl Meta {
-    fn completion<C>(
+    pub fn completion<C>(
         &self,
         object: &'static str,
         choices: Vec<C>,
@@ -132,212 +131,113 @@ pub async fn chat_reply(
     Err(ApiError::generation_failed("the engine stopped"))
 }
 
+/// A whole text completion of one choice: its text, logprobs and how it ended.
+async fn text_reply(
+    mut events: UnboundedReceiver<Event>,
+) -> ApiResult<(String, Vec<TokenLogprob>, Finish)> {
+    let mut text = String::new();
+    let mut logprobs = Vec::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Text(piece) => text.push_str(&piece),
+            Event::Logprob(logprob) => logprobs.push(logprob),
+            Event::Done(finish) => return Ok((text, logprobs, finish)),
+            Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
+        }
+    }
+    Err(ApiError::generation_failed("the engine stopped"))
+}
+
+/// The usage of a request's choices: its prompt counted once, every choice's completion.
+pub fn usage_of(finishes: &[Finish]) -> Usage {
+    let first = finishes.first().copied().unwrap_or(Finish {
+        reason: FinishReason::Stop,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cached_tokens: 0,
+    });
+    let completion_tokens = finishes.iter().map(|f| f.completion_tokens).sum();
+    Usage::from(&Finish {
+        completion_tokens,
+        ..first
+    })
+}
+
+/// The whole reply: one choice per receiver, in order (`n`).
 pub async fn collect(
     meta: Meta,
     shape: Shape,
-    mut events: UnboundedReceiver<Event>,
+    choices: Vec<UnboundedReceiver<Event>>,
 ) -> ApiResult<Response> {
     let parser = match shape {
         Shape::Chat(parser) => parser,
         Shape::Text => {
-            let mut text = String::new();
-            let mut logprobs = Vec::new();
-            while let Some(event) = events.recv().await {
-                match event {
-                    Event::Text(piece) => text.push_str(&piece),
-                    Event::Logprob(logprob) => logprobs.push(logprob),
-                    Event::Done(finish) => {
-                        let choice = TextChoice {
-                            index: 0,
-                            text,
-                            logprobs: meta.logprobs.then(|| TextLogprobs::of(logprobs, 0)),
-                            finish_reason: Some(finish_reason(finish.reason, false)),
-                        };
-                        let usage = Some(Some(Usage::from(&finish)));
-                        let body = meta.completion(TEXT_COMPLETION, vec![choice], usage);
-                        return Ok(axum::Json(body).into_response());
-                    }
-                    Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
-                }
-            }
-            return Err(ApiError::generation_failed("the engine stopped"));
+            let replies =
+                futures::future::try_join_all(choices.into_iter().map(text_reply)).await?;
+            let finishes: Vec<Finish> = replies.iter().map(|(_, _, finish)| *finish).collect();
+            let choices = replies
+                .into_iter()
+                .zip(0..)
+                .map(|((text, logprobs, finish), index)| TextChoice {
+                    index,
+                    text,
+                    logprobs: meta.logprobs.then(|| TextLogprobs::of(logprobs, 0)),
+                    finish_reason: Some(finish_reason(finish.reason, false)),
+                })
+                .collect();
+            let usage = Some(Some(usage_of(&finishes)));
+            let body = meta.completion(TEXT_COMPLETION, choices, usage);
+            return Ok(axum::Json(body).into_response());
         }
     };
-    let (reply, finish, logprobs) = chat_reply(parser, events).await?;
-    let made_calls = !reply.calls.is_empty();
-    let calls = reply
-        .calls
+    let parsers = parsers(parser, choices.len());
+    let replies = futures::future::try_join_all(
+        parsers
+            .into_iter()
+            .zip(choices)
+            .map(|(parser, events)| chat_reply(parser, events)),
+    )
+    .await?;
+    let finishes: Vec<Finish> = replies.iter().map(|(_, finish, _)| *finish).collect();
+    let choices = replies
         .into_iter()
-        .map(|call| ToolCall {
-            id: call_id(),
-            kind: "function",
-            function: FunctionCall {
-                name: call.name,
-                arguments: call.arguments,
-            },
+        .zip(0..)
+        .map(|((reply, finish, logprobs), index)| {
+            let made_calls = !reply.calls.is_empty();
+            let calls = reply
+                .calls
+                .into_iter()
+                .map(|call| ToolCall {
+                    id: call_id(),
+                    kind: "function",
+                    function: FunctionCall {
+                        name: call.name,
+                        arguments: call.arguments,
+                    },
+                })
+                .collect();
+            ChatChoice {
+                index,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: (!(made_calls && reply.content.is_empty())).then_some(reply.content),
+                    reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
+                    tool_calls: calls,
+                },
+                logprobs: meta.logprobs.then(|| ChatLogprobs::of(logprobs)),
+                finish_reason: finish_reason(finish.reason, made_calls),
+            }
         })
         .collect();
-    let choice = ChatChoice {
-        index: 0,
-        message: AssistantMessage {
-            role: "assistant",
-            content: (!(made_calls && reply.content.is_empty())).then_some(reply.content),
-            reasoning_content: (!reply.reasoning.is_empty()).then_some(reply.reasoning),
-            tool_calls: calls,
-        },
-        logprobs: meta.logprobs.then(|| ChatLogprobs::of(logprobs)),
-        finish_reason: finish_reason(finish.reason, made_calls),
-    };
-    let usage = Some(Some(Usage::from(&finish)));
-    Ok(axum::Json(meta.completion(CHAT_COMPLETION, vec![choice], usage)).into_response())
+    let usage = Some(Some(usage_of(&finishes)));
+    Ok(axum::Json(meta.completion(CHAT_COMPLETION, choices, usage)).into_response())
 }
 
-/// Chunks of a streamed chat reply: call ids are made here, when a call starts.
-struct ChatChunks {
-    /// Calls started so far.
-    calls: usize,
-}
-
-impl ChatChunks {
-    fn delta(&mut self, delta: tool_calls::Delta) -> Delta {
-        match delta {
-            tool_calls::Delta::Content(text) => Delta {
-                content: Some(text),
-                ..Delta::default()
-            },
-            tool_calls::Delta::Reasoning(text) => Delta {
-                reasoning_content: Some(text),
-                ..Delta::default()
-            },
-            tool_calls::Delta::CallStart { index, name } => {
-                let id = call_id();
-                self.calls += 1;
-                Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index,
-                        id: Some(id),
-                        kind: Some("function"),
-                        function: FunctionDelta {
-                            name: Some(name),
-                            arguments: Some(String::new()),
-                        },
-                    }]),
-                    ..Delta::default()
-                }
-            }
-            tool_calls::Delta::CallArguments { index, fragment } => Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index,
-                    id: None,
-                    kind: None,
-                    function: FunctionDelta {
-                        name: None,
-                        arguments: Some(fragment),
-                    },
-                }]),
-                ..Delta::default()
-            },
-        }
-    }
-}
-
-pub fn stream(
-    meta: Meta,
-    shape: Shape,
-    mut events: UnboundedReceiver<Event>,
-    include_usage: bool,
-) -> Response {
-    // Chunks carry `usage: null` when the client asked for usage, as OpenAI's do.
-    let usage_slot = include_usage.then_some(None);
-    let chat_chunk = move |meta: &Meta,
-                           delta: Delta,
-                           logprobs: &mut Vec<TokenLogprob>,
-                           finish: Option<&'static str>| {
-        let choice = ChunkChoice {
-            index: 0,
-            delta,
-            // Tokens' logprobs ride on the next chunk after them.
-            logprobs: (!logprobs.is_empty()).then(|| ChatLogprobs::of(std::mem::take(logprobs))),
-            finish_reason: finish,
-        };
-        data(&meta.completion(CHAT_COMPLETION_CHUNK, vec![choice], usage_slot))
-    };
-    let text_chunk = move |meta: &Meta,
-                           text: String,
-                           logprobs: &mut Vec<TokenLogprob>,
-                           offset: &mut usize,
-                           finish: Option<&'static str>| {
-        let logprobs = (!logprobs.is_empty()).then(|| {
-            let lists = TextLogprobs::of(std::mem::take(logprobs), *offset);
-            *offset += lists.chars();
-            lists
-        });
-        let choice = TextChoice {
-            index: 0,
-            text,
-            logprobs,
-            finish_reason: finish,
-        };
-        data(&meta.completion(TEXT_COMPLETION, vec![choice], usage_slot))
-    };
-    let body = async_stream::stream! {
-        let mut logprobs = Vec::new();
-        let Shape::Chat(parser) = shape else {
-            let mut offset = 0;
-            let finish: Finish = loop {
-                match events.recv().await {
-                    Some(Event::Text(piece)) => {
-                        yield text_chunk(&meta, piece, &mut logprobs, &mut offset, None);
-                    }
-                    Some(Event::Logprob(logprob)) => logprobs.push(logprob),
-                    Some(Event::Done(finish)) => break finish,
-                    Some(Event::Failed(reason)) => {
-                        yield data(&ApiError::generation_failed(&reason).body());
-                        return;
-                    }
-                    None => {
-                        yield data(&ApiError::generation_failed("the engine stopped").body());
-                        return;
-                    }
-                }
-            };
-            let reason = Some(finish_reason(finish.reason, false));
-            yield text_chunk(&meta, String::new(), &mut logprobs, &mut offset, reason);
-            if include_usage {
-                let usage = Some(Some(Usage::from(&finish)));
-                yield data(&meta.completion::<TextChoice>(TEXT_COMPLETION, Vec::new(), usage));
-            }
-            yield Ok(SseEvent::default().data("[DONE]"));
-            return;
-        };
-        let mut chunks = ChatChunks { calls: 0 };
-        let opening = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
-        yield chat_chunk(&meta, opening, &mut logprobs, None);
-        let outputs = chat_outputs(parser, events);
-        futures::pin_mut!(outputs);
-        while let Some(output) = outputs.next().await {
-            match output {
-                ChatOutput::Delta(delta) => {
-                    yield chat_chunk(&meta, chunks.delta(delta), &mut logprobs, None);
-                }
-                ChatOutput::Logprob(logprob) => logprobs.push(logprob),
-                ChatOutput::Failed(error) => {
-                    yield data(&error.body());
-                    return;
-                }
-                ChatOutput::Done(finish) => {
-                    let reason = finish_reason(finish.reason, chunks.calls > 0);
-                    yield chat_chunk(&meta, Delta::default(), &mut logprobs, Some(reason));
-                    if include_usage {
-                        let usage = Some(Some(Usage::from(&finish)));
-                        yield data(&meta.completion::<ChunkChoice>(CHAT_COMPLETION_CHUNK, Vec::new(), usage));
-                    }
-                    yield Ok(SseEvent::default().data("[DONE]"));
-                }
-            }
-        }
-    };
-    sse_response(body)
+/// A parser per choice: the request's, then fresh copies of it.
+pub fn parsers(first: StreamParser, n: usize) -> Vec<StreamParser> {
+    let mut parsers: Vec<StreamParser> = (1..n).map(|_| first.fresh()).collect();
+    parsers.insert(0, first);
+    parsers
 }
 
 pub fn sse_response(

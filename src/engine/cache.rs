@@ -219,6 +219,11 @@ impl PromptCache {
     }
 
     /// Drops a slot's cached prefix (its cells are no longer what the cache says).
+    /// When `slot`'s cached conversation was last used; `None` (first) if it holds none.
+    pub fn last_used(&self, slot: usize) -> Option<Instant> {
+        self.warm.get(slot)?.as_ref().map(|warm| warm.last_used)
+    }
+
     pub fn discard(&mut self, slot: usize) {
         self.warm[slot] = None;
     }

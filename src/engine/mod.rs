@@ -4,6 +4,7 @@
 
 mod admission;
 mod cache;
+mod choices;
 mod constraint;
 mod guide;
 mod kv;
@@ -57,7 +58,7 @@ pub struct EngineConfig {
 }
 
 /// One generation, ready for the engine: the prompt is already tokenized and checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GenerationRequest {
     pub prompt: Vec<LlamaToken>,
     pub sampling: SamplingParams,
@@ -128,6 +129,8 @@ pub struct EngineStats {
     pub cached_slots: AtomicUsize,
     /// Tokens of a next turn's opening decoded ahead into cached slots (`next_turn`).
     pub decoded_ahead: AtomicU64,
+    /// Prompt tokens decoded (prefilled); the other choices of an `n` request add none.
+    pub prefilled_tokens: AtomicU64,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -162,6 +165,7 @@ struct Inner {
     model: Arc<LlamaModel>,
     specials: SpecialTokens,
     slot_context: u32,
+    slots: u32,
     stats: Arc<EngineStats>,
     compiler: Arc<constraint::Compiler>,
 }
@@ -194,42 +198,69 @@ impl Engine {
                 model,
                 specials,
                 slot_context,
+                slots: config.parallel,
                 stats,
                 compiler: Arc::default(),
             }),
         })
     }
 
-    /// Queues a generation. Its events arrive on the returned receiver; dropping the receiver
-    /// cancels the generation and frees its slot within one decode step.
-    pub fn submit(
+    /// Queues `n` generations from one prompt (OpenAI's `n`), one receiver each, in order.
+    /// Dropping a receiver cancels its generation and frees its slot within one decode step.
+    /// They start together once `n` slots are free: the prompt is prefilled once, in the first
+    /// one's slot, and its cells copied to the others', which then sample from the same
+    /// distribution with seeds `seed`, `seed + 1`, ... Each counts as one request against
+    /// the caller's and the queue's limits. `n` must not exceed the slots.
+    pub fn submit_choices(
         &self,
         request: GenerationRequest,
-    ) -> Result<mpsc::UnboundedReceiver<Event>, SubmitError> {
-        // The caller's own limit first: a caller over it is told so, not that the server is
-        // full, even when both are true.
-        let callers = &self.inner.callers;
-        let caller = callers
-            .try_acquire(request.cache_owner)
-            .ok_or(SubmitError::CallerBusy {
-                limit: callers.limit(),
-            })?;
-        let permit = Arc::clone(&self.inner.admission)
-            .try_acquire_owned()
-            .map_err(|_| SubmitError::QueueFull)?;
-        let (events, receiver) = mpsc::unbounded_channel();
-        let job = sequence::Job {
-            request,
-            events,
-            _admission: permit,
-            _caller: caller,
-        };
+        n: u32,
+    ) -> Result<Vec<mpsc::UnboundedReceiver<Event>>, SubmitError> {
+        let mut jobs = Vec::new();
+        let mut receivers = Vec::new();
+        for choice in 0..n.max(1) {
+            let mut request = request.clone();
+            request.sampling.seed = request.sampling.seed.wrapping_add(choice);
+            // The caller's own limit first: a caller over it is told so, not that the server
+            // is full, even when both are true. Permits taken so far go back on failure.
+            let callers = &self.inner.callers;
+            let caller =
+                callers
+                    .try_acquire(request.cache_owner)
+                    .ok_or(SubmitError::CallerBusy {
+                        limit: callers.limit(),
+                    })?;
+            let permit = Arc::clone(&self.inner.admission)
+                .try_acquire_owned()
+                .map_err(|_| SubmitError::QueueFull)?;
+            let (events, receiver) = mpsc::unbounded_channel();
+            jobs.push(sequence::Job {
+                request,
+                events,
+                _admission: permit,
+                _caller: caller,
+                followers: Vec::new(),
+            });
+            receivers.push(receiver);
+        }
+        let mut job = jobs.remove(0);
+        job.followers = jobs;
         let command = worker::Command::Generate(Box::new(job));
         self.inner
             .worker
             .send(command)
             .map_err(|_| SubmitError::Stopped)?;
-        Ok(receiver)
+        Ok(receivers)
+    }
+
+    /// Sequences decoded together: the most choices one request may have.
+    pub fn slots(&self) -> u32 {
+        self.inner.slots
+    }
+
+    /// Prompt tokens prefilled so far (see [`EngineStats::prefilled_tokens`]).
+    pub fn prefilled_tokens(&self) -> u64 {
+        self.inner.stats.prefilled_tokens.load(Ordering::Relaxed)
     }
 
     /// Ends the engine thread, and what it still runs, and waits until its context is freed.

@@ -20,6 +20,9 @@ pub(super) struct Job {
     pub _admission: OwnedSemaphorePermit,
     /// Held until the job ends: one of its caller's places (`CallerLimits`).
     pub _caller: CallerPermit,
+    /// The request's other choices (`n`): same prompt, their own events. They take slots when
+    /// this job does and start from its prompt's cells.
+    pub followers: Vec<Job>,
 }
 
 pub(super) struct Sequence {
@@ -42,6 +45,12 @@ pub(super) struct Sequence {
     decoder: Utf8Decoder,
     stop: StopMatcher,
     pub guide: Guide,
+    /// A follower waits for the slot and admission serial of the choice that prefills its
+    /// prompt; it then gets that one's cells and first distribution.
+    pub awaits: Option<(usize, u64)>,
+    /// When this sequence was admitted, unique per engine: tells a slot's new occupant from
+    /// the one a follower waits for.
+    pub serial: u64,
 }
 
 /// What sampling one token did to a sequence.
@@ -63,7 +72,7 @@ enum Owed {
 
 impl Sequence {
     /// A sequence whose slot already holds the first `reused` prompt tokens.
-    pub fn new(seq_id: i32, job: Job, n_vocab: i32, reused: usize) -> Self {
+    pub fn new(seq_id: i32, job: Job, n_vocab: i32, reused: usize, serial: u64) -> Self {
         let sampler = job.request.sampling.build(n_vocab);
         let guide = Guide::new(job.request.constraint.as_ref());
         // Stop sequences never cut grammar-constrained text: that would end it unfinished.
@@ -87,7 +96,27 @@ impl Sequence {
             decoder: Utf8Decoder::default(),
             stop,
             guide,
+            awaits: None,
+            serial,
         }
+    }
+
+    /// Another choice of `leader`'s request: it never prefills; its prompt's cells are copied
+    /// from the leader's slot when the leader has decoded them.
+    pub fn follower(seq_id: i32, job: Job, n_vocab: i32, leader: &Sequence, serial: u64) -> Self {
+        let prompt = job.request.prompt.len();
+        let mut follower = Self::new(seq_id, job, n_vocab, 0, serial);
+        follower.kv_tokens = follower.job.request.prompt.clone();
+        follower.prompt_sent = prompt;
+        follower.cached = leader.cached;
+        follower.awaits = Some((leader_slot(leader), leader.serial));
+        follower
+    }
+
+    /// Whether the last prompt token went into the batch just decoded: its logits are the
+    /// first distribution, which the request's followers share.
+    pub fn prompt_just_decoded(&self) -> bool {
+        self.generated == 0 && self.prompt_remaining().is_empty() && self.logits_at.is_some()
     }
 
     /// The position the next token goes to.
@@ -114,6 +143,12 @@ impl Sequence {
             None => Vec::new(),
         };
         (self.job, self.kv_tokens, owed)
+    }
+
+    /// Takes the leader's prompt cells (already copied into this slot) and its logits.
+    pub fn start_from(&mut self, logits_at: i32) {
+        self.awaits = None;
+        self.logits_at = Some(logits_at);
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -211,4 +246,9 @@ impl Sequence {
             cached_tokens: count(self.cached),
         }
     }
+}
+
+/// A sequence's slot is its sequence id.
+fn leader_slot(leader: &Sequence) -> usize {
+    usize::try_from(leader.seq_id).unwrap_or(usize::MAX)
 }

@@ -67,12 +67,12 @@ pub(super) fn run(
     Scheduler::new(model, config, cache, stats, slot_context as usize).run(&mut context, &commands);
 }
 
-struct Scheduler<'m> {
-    model: &'m LlamaModel,
+pub(super) struct Scheduler<'m> {
+    pub(super) model: &'m LlamaModel,
     stats: &'m EngineStats,
-    slots: Vec<Option<Sequence>>,
+    pub(super) slots: Vec<Option<Sequence>>,
     waiting: VecDeque<Job>,
-    cache: PromptCache,
+    pub(super) cache: PromptCache,
     batch: LlamaBatch<'static>,
     pacer: PrefillPacer,
     /// The model's attention window (0 if it attends to the whole context).
@@ -85,6 +85,8 @@ struct Scheduler<'m> {
     chunks: Vec<usize>,
     piece: Vec<u8>,
     last_expiry: Instant,
+    /// Admissions so far: each sequence's serial.
+    pub(super) admitted: u64,
 }
 
 impl<'m> Scheduler<'m> {
@@ -109,6 +111,7 @@ impl<'m> Scheduler<'m> {
             chunks: vec![0; config.parallel as usize],
             piece: Vec::with_capacity(32),
             last_expiry: Instant::now(),
+            admitted: 0,
         }
     }
 
@@ -229,6 +232,10 @@ impl<'m> Scheduler<'m> {
             let Some((index, job)) = next.and_then(|i| Some((i, self.waiting.get(i)?))) else {
                 break;
             };
+            // All of a request's choices start together, from one prefill.
+            if free.len() < 1 + job.followers.len() {
+                break;
+            }
             let owner = job.request.cache_owner;
             let placement = self
                 .cache
@@ -236,9 +243,10 @@ impl<'m> Scheduler<'m> {
             let Some(placement) = placement else {
                 break;
             };
-            let Some(job) = self.waiting.remove(index) else {
+            let Some(mut job) = self.waiting.remove(index) else {
                 break;
             };
+            let followers = std::mem::take(&mut job.followers);
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
             let mut reuse = placement.reuse;
             if let Some(source) = placement.copy_from {
@@ -255,8 +263,10 @@ impl<'m> Scheduler<'m> {
             stats
                 .reused_tokens
                 .fetch_add(reuse as u64, Ordering::Relaxed);
-            self.slots[placement.slot] =
-                Some(Sequence::new(seq_id, job, self.model.n_vocab(), reuse));
+            self.admitted += 1;
+            let leader = Sequence::new(seq_id, job, self.model.n_vocab(), reuse, self.admitted);
+            self.place_followers(&free, placement.slot, &leader, followers, context);
+            self.slots[placement.slot] = Some(leader);
         }
     }
 
@@ -283,6 +293,7 @@ impl<'m> Scheduler<'m> {
             self.fail_all(context);
             return;
         }
+        self.fan_out(context);
         self.sample_all(context);
         self.pacer
             .record(generating, prompt_tokens, started.elapsed());
@@ -382,6 +393,7 @@ impl<'m> Scheduler<'m> {
                 }
                 seq.kv_tokens.push(token);
                 seq.prompt_sent += 1;
+                self.stats.prefilled_tokens.fetch_add(1, Ordering::Relaxed);
                 if last {
                     seq.logits_at = Some(self.batch.n_tokens() - 1);
                 }

@@ -26,7 +26,7 @@ pub use stream::StreamParser;
 
 /// Decides whether a call's arguments (compact JSON text) are acceptable for the named
 /// function, typically by validating them against the function's `parameters` schema.
-pub type Validator = Box<dyn Fn(&str, &str) -> bool + Send>;
+pub type Validator = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// One piece of parsed output, in generation order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,10 @@ pub struct StreamParser {
     trim_next: bool,
     extract: Box<dyn Extract>,
     out: Emitter,
+    /// What it was made with, for [`StreamParser::fresh`].
+    format: Option<ToolFormat>,
+    offered: Vec<String>,
+    validator: Validator,
 }
 
 impl StreamParser {
@@ -52,8 +56,21 @@ impl StreamParser {
             mode: reasoning,
             trim_next: false,
             extract,
-            out: Emitter::new(offered, validator),
+            out: Emitter::new(offered.clone(), std::sync::Arc::clone(&validator)),
+            format,
+            offered,
+            validator,
         }
+    }
+
+    /// A parser for another reply to the same request (another of its `n` choices).
+    pub fn fresh(&self) -> Self {
+        Self::new(
+            self.format,
+            self.mode,
+            self.offered.clone(),
+            std::sync::Arc::clone(&self.validator),
+        )
     }
 
     /// Feeds text as generated, split anywhere (between characters).

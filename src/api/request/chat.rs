@@ -46,7 +46,7 @@ impl Documented for ChatFields {
         ("metadata", Ignored),
         ("modalities", Ignored),
         ("moderation", Ignored),
-        ("n", Refused),
+        ("n", Supported),
         ("parallel_tool_calls", Supported),
         ("prediction", Ignored),
         ("presence_penalty", Supported),

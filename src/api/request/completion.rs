@@ -38,7 +38,7 @@ impl Documented for CompletionFields {
         ("logit_bias", Supported),
         ("logprobs", Supported),
         ("max_tokens", Supported),
-        ("n", Refused),
+        ("n", Supported),
         ("presence_penalty", Supported),
         ("seed", Supported),
         ("stop", Supported),

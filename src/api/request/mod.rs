@@ -78,6 +78,8 @@ pub struct Settings {
     /// Alternatives to report with each token's log-probability; `None`: no logprobs. Set by
     /// the endpoint: chat and legacy completions spell the request differently.
     pub logprobs: Option<u8>,
+    /// Choices to generate (`n`); at most the model's slots, checked once it is known.
+    pub n: u32,
     logit_bias: Vec<(u32, f32)>,
 }
 
@@ -150,12 +152,11 @@ impl GenerationBody {
             (Some(n), _) | (None, Some(n)) => Some(n),
             (None, None) => None,
         };
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(ApiError::unsupported(
-                "n",
-                "Only `n: 1` is supported; send several requests for several choices.",
-            ));
-        }
+        let n = match self.n {
+            Some(0) => return Err(ApiError::invalid_value("n", "`n` must be at least 1.")),
+            Some(n) => n,
+            None => 1,
+        };
         let stream = self.stream.unwrap_or(false);
         if self.stream_options.is_some() && !stream {
             return Err(ApiError::invalid_value(
@@ -174,6 +175,7 @@ impl GenerationBody {
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
             logprobs: None,
+            n,
             logit_bias: self.logit_biases()?,
         })
     }

@@ -13,7 +13,7 @@ const OFFERED: [&str; 2] = ["get_weather", "search"];
 
 /// Accepts any arguments but those containing `"refuse"`, to test refusals.
 fn validator() -> Validator {
-    Box::new(|_name, arguments| !arguments.contains("\"refuse\""))
+    std::sync::Arc::new(|_name: &str, arguments: &str| !arguments.contains("\"refuse\""))
 }
 
 fn offered() -> Vec<String> {
