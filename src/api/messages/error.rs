@@ -33,10 +33,8 @@ impl From<&ApiError> for ErrorDetail {
     fn from(error: &ApiError) -> Self {
         let body = error.body();
         let message = match body.error.param.map(anthropic_param) {
-            Some(param) if !body.error.message.contains(&format!("`{param}`")) => {
-                format!("{param}: {}", body.error.message)
-            }
-            _ => body.error.message.to_owned(),
+            Some(param) => format!("{param}: {}", body.error.message),
+            None => body.error.message.to_owned(),
         };
         Self {
             kind: error_type(error.status()),
@@ -118,7 +116,7 @@ mod tests {
         let missing = rendered(ApiError::missing("max_tokens"));
         assert_eq!(
             missing["error"]["message"],
-            "Missing required parameter: `max_tokens`."
+            "max_tokens: Missing required parameter: `max_tokens`."
         );
         let auth = rendered(ApiError::unauthorized("No key."));
         assert_eq!(auth["error"]["type"], "authentication_error");
