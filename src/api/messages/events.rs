@@ -45,12 +45,16 @@ pub enum StreamEvent {
     },
 }
 
+/// A block's delta; the `type`s are Anthropic's (`text_delta`, ...).
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 pub enum BlockDelta {
-    TextDelta { text: String },
-    InputJsonDelta { partial_json: String },
-    ThinkingDelta { thinking: String },
+    #[serde(rename = "text_delta")]
+    Text { text: String },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: String },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -107,7 +111,7 @@ impl Blocks {
                 ContentBlock::Text {
                     text: String::new(),
                 },
-                BlockDelta::TextDelta { text },
+                BlockDelta::Text { text },
             ),
             Delta::Reasoning(text) if thinking && !text.is_empty() => (
                 Open::Thinking,
@@ -115,7 +119,7 @@ impl Blocks {
                     thinking: String::new(),
                     signature: String::new(),
                 },
-                BlockDelta::ThinkingDelta { thinking: text },
+                BlockDelta::Thinking { thinking: text },
             ),
             Delta::CallStart { index, name } => {
                 self.calls += 1;
@@ -126,7 +130,7 @@ impl Blocks {
             Delta::CallArguments { index, fragment } => (
                 Open::Call(index),
                 tool_use(String::new()),
-                BlockDelta::InputJsonDelta {
+                BlockDelta::InputJson {
                     partial_json: fragment,
                 },
             ),
