@@ -77,7 +77,7 @@ pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) 
 }
 
 async fn has_valid_key(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(key) = auth::bearer_key(headers) else {
+    let Some(key) = auth::api_key(headers) else {
         return false;
     };
     matches!(state.accounts.key_hash(key).await, Ok(Some(_)))

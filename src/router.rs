@@ -27,6 +27,8 @@ use crate::{health, telemetry, web};
 const V1_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
     ("GET", "/v1/privacy"),
@@ -46,6 +48,20 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
             api::auth::require_api_key,
         ))
         .route_layer(from_fn(api::json::require_json));
+    // Anthropic's Messages API: the same checks, and every error they raise, from the JSON
+    // check in, answered in Anthropic's shape.
+    let anthropic = Router::new()
+        .route("/v1/messages", post(api::messages::post))
+        .route(
+            "/v1/messages/count_tokens",
+            post(api::messages::count_tokens),
+        )
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            api::auth::require_api_key,
+        ))
+        .route_layer(from_fn(api::json::require_json))
+        .route_layer(from_fn(api::messages::anthropic_errors));
     // The same handler for the chat page: its session cookie and anti-CSRF token instead of a
     // key. Same origin only: CORS (below) never opens `/ui` to other sites.
     let ui = Router::new()
@@ -63,6 +79,7 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         .route("/health", get(health::get));
     let api = Router::new()
         .merge(generate)
+        .merge(anthropic)
         .merge(ui)
         .merge(public)
         .layer(DefaultBodyLimit::max(config.max_body))

@@ -1,6 +1,7 @@
 //! The agent clients users point at sotto with `base_url`, each driven through its headline
 //! feature (tool calls, structured output) against the real server and the real default model:
-//! the official OpenAI Python and Node SDKs, instructor, pydantic-ai and LangChain.
+//! the official OpenAI Python and Node SDKs, instructor, pydantic-ai and LangChain, and
+//! Anthropic's Python SDK on `/v1/messages`.
 //!
 //! Each client is a script (tests/sdk/*.py, tests/e2e/openai-sdk-check.mjs) that reads
 //! SOTTO_BASE_URL, SOTTO_API_KEY and SOTTO_MODEL, exits non-zero at its first failed check and
@@ -143,4 +144,9 @@ async fn a_pydantic_ai_agent_with_a_tool_returns_its_output_type() {
 #[tokio::test]
 async fn langchain_binds_tools_and_returns_structured_output() {
     run_client(main_python(), "tests/sdk/langchain_check.py").await;
+}
+
+#[tokio::test]
+async fn the_anthropic_python_sdk_sends_messages_streams_and_uses_a_tool() {
+    run_client(main_python(), "tests/sdk/anthropic_check.py").await;
 }

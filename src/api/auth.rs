@@ -1,6 +1,6 @@
 //! Who may call the API, and who the caller is.
 //!
-//! `/v1` takes an API key (`Authorization: Bearer sk-sotto-...`) and ignores cookies, so a page
+//! `/v1` takes an API key (`Authorization: Bearer sk-sotto-...`, or Anthropic's `x-api-key`) and ignores cookies, so a page
 //! on another site can never spend a signed-in user's session on it. `/ui` is the chat page's
 //! way in: the session cookie plus the page's anti-CSRF token. Either layer puts a [`Caller`]
 //! on the request; the handlers take it as an extractor, which fails closed.
@@ -44,8 +44,8 @@ pub async fn require_api_key(
     next: Next,
 ) -> Response {
     let caller = if state.require_api_key {
-        let Some(key) = auth::bearer_key(request.headers()) else {
-            return ApiError::unauthorized("Send an API key: `Authorization: Bearer sk-sotto-...`. Create one on your account page.").into_response();
+        let Some(key) = auth::api_key(request.headers()) else {
+            return ApiError::unauthorized("Send an API key: `Authorization: Bearer sk-sotto-...` (or `x-api-key: sk-sotto-...`). Create one on your account page.").into_response();
         };
         match state.accounts.key_hash(key).await {
             Ok(Some(key_hash)) => caller::api_key_hash(&key_hash),

@@ -235,6 +235,10 @@ impl ApiError {
         .with_code("generation_failed")
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The error body, also sent as the last event of a stream that fails.
     pub fn body(&self) -> ErrorBody<'_> {
         ErrorBody {
@@ -251,9 +255,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
-        if let Some(cause) = self.cause {
+        if let Some(cause) = self.cause.clone() {
             response.extensions_mut().insert(cause);
         }
+        // A route of another API shape (Anthropic's Messages) renders it again in its own.
+        response.extensions_mut().insert(self.clone());
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

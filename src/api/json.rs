@@ -35,6 +35,26 @@ where
     }
 }
 
+/// A body read as one type, for an endpoint whose request is a single type (Anthropic's
+/// Messages), with the fields it sent that the endpoint ignores.
+pub struct ApiJson<T>(pub T, pub IgnoredParams);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Documented,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
+        Ok(ApiJson(
+            parse(&bytes)?,
+            IgnoredParams::find(&bytes, T::FIELDS),
+        ))
+    }
+}
+
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     let limit = request
         .extensions()

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod error;
 mod generate;
 pub mod json;
+pub mod messages;
 pub mod models;
 mod reply;
 mod request;

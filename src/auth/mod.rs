@@ -21,6 +21,18 @@ pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
 }
 
+/// Anthropic's clients send their key as `x-api-key`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The API key of a request: `Authorization: Bearer KEY`, or else `x-api-key: KEY` (Anthropic's
+/// way, accepted on every `/v1` route so one key works for both kinds of client).
+pub(crate) fn api_key(headers: &HeaderMap) -> Option<&str> {
+    bearer_key(headers).or_else(|| {
+        let key = headers.get(API_KEY_HEADER)?.to_str().ok()?.trim();
+        (!key.is_empty()).then_some(key)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -40,5 +52,20 @@ mod tests {
         assert_eq!(bearer_key(&authorization("Basic sk-1")), None);
         assert_eq!(bearer_key(&authorization("Bearer ")), None);
         assert_eq!(bearer_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn x_api_key_is_read_when_there_is_no_bearer_key() {
+        let mut headers = HeaderMap::new();
+        headers.insert(API_KEY_HEADER, HeaderValue::from_static(" sk-2 "));
+        assert_eq!(api_key(&headers), Some("sk-2"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-1"),
+        );
+        assert_eq!(api_key(&headers), Some("sk-1"));
+        headers.insert(API_KEY_HEADER, HeaderValue::from_static(""));
+        headers.remove(header::AUTHORIZATION);
+        assert_eq!(api_key(&headers), None);
     }
 }

@@ -95,6 +95,9 @@ pub struct Finish {
     pub completion_tokens: u32,
     /// Prompt tokens whose KV cells came from the cache instead of being prefilled.
     pub cached_tokens: u32,
+    /// The index in the request's `stop` of the sequence that ended it, if one did (Anthropic's
+    /// `stop_sequence` names it; OpenAI's `stop` does not tell it from the end token).
+    pub stop_sequence: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

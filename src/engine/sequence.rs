@@ -244,6 +244,7 @@ impl Sequence {
             prompt_tokens: count(self.job.request.prompt.len()),
             completion_tokens: self.generated,
             cached_tokens: count(self.cached),
+            stop_sequence: self.stop.matched(),
         }
     }
 }

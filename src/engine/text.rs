@@ -54,6 +54,8 @@ impl Utf8Decoder {
 pub struct StopMatcher {
     stops: Vec<String>,
     held: String,
+    /// The index in `stops` of the sequence found, once one is.
+    matched: Option<usize>,
 }
 
 /// What the matcher lets through after new text arrives.
@@ -66,25 +68,35 @@ pub enum StopScan {
 }
 
 impl StopMatcher {
+    /// Empty sequences never match; the others keep their index in `stops`.
     pub fn new(stops: Vec<String>) -> Self {
-        let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
         Self {
             stops,
             held: String::new(),
+            matched: None,
         }
     }
 
+    /// The index of the stop sequence that was found, once [`StopScan::Stopped`] said so.
+    pub fn matched(&self) -> Option<usize> {
+        self.matched
+    }
+
     pub fn push(&mut self, text: &str) -> StopScan {
-        if self.stops.is_empty() {
+        if self.stops.iter().all(String::is_empty) {
             return StopScan::Continue(text.to_owned());
         }
         self.held.push_str(text);
+        // The earliest in the text wins; of two found at one place, the first listed.
         let first_stop = self
             .stops
             .iter()
-            .filter_map(|stop| self.held.find(stop.as_str()))
+            .enumerate()
+            .filter(|(_, stop)| !stop.is_empty())
+            .filter_map(|(index, stop)| self.held.find(stop.as_str()).map(|at| (at, index)))
             .min();
-        if let Some(at) = first_stop {
+        if let Some((at, index)) = first_stop {
+            self.matched = Some(index);
             self.held.truncate(at);
             return StopScan::Stopped(std::mem::take(&mut self.held));
         }
@@ -160,8 +172,10 @@ mod tests {
 
     #[test]
     fn earliest_of_several_stops_wins() {
-        let mut matcher = StopMatcher::new(vec!["c".into(), "ab".into()]);
+        let mut matcher = StopMatcher::new(vec!["".into(), "c".into(), "ab".into()]);
+        assert_eq!(matcher.matched(), None);
         assert_eq!(matcher.push("xabc"), StopScan::Stopped("x".into()));
+        assert_eq!(matcher.matched(), Some(2));
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub const KNOWN: &[(Route, &str)] = &[
         "prompt as a string and an array, streamed and not",
     ),
     (
+        ("POST", "/v1/messages"),
+        "system, text, tool_use, tool_result, thinking blocks, tools, metadata, stop_sequences; streamed; 400 (image block, server tool, broken JSON)",
+    ),
+    (
+        ("POST", "/v1/messages/count_tokens"),
+        "the same conversation; 400; a canary x-api-key alone (401)",
+    ),
+    (
         ("POST", "/ui/chat/completions"),
         "a real session and its CSRF token; a wrong token (403)",
     ),

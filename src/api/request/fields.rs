@@ -104,6 +104,7 @@ impl<'de> Visitor<'de> for KeysVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::messages::{CountTokensRequest, MessagesRequest};
     use crate::api::request::{ChatFields, CompletionFields, GenerationBody};
 
     const DOC: &str = include_str!("../../../docs/compatibility.md");
@@ -139,6 +140,8 @@ mod tests {
         for (endpoint, fields) in [
             ("POST /v1/chat/completions", ChatFields::FIELDS),
             ("POST /v1/completions", CompletionFields::FIELDS),
+            ("POST /v1/messages", MessagesRequest::FIELDS),
+            ("POST /v1/messages/count_tokens", CountTokensRequest::FIELDS),
         ] {
             assert_eq!(
                 documented(endpoint),
@@ -214,6 +217,31 @@ mod tests {
                     support.word()
                 );
             }
+        }
+    }
+
+    /// Anthropic's Messages request is one type: every field it reads is listed, and every
+    /// listed field it acts on is read (count_tokens reads the same body).
+    #[test]
+    fn the_messages_list_matches_its_request_type() {
+        let read = struct_fields::<MessagesRequest>();
+        for name in read {
+            assert!(
+                MessagesRequest::FIELDS
+                    .iter()
+                    .any(|(field, _)| field == name),
+                "messages: `{name}` is read but not listed"
+            );
+        }
+        for (name, support) in MessagesRequest::FIELDS
+            .iter()
+            .chain(CountTokensRequest::FIELDS)
+        {
+            assert!(
+                *support == Support::Ignored || read.contains(name),
+                "messages: `{name}` is listed as {} but never read",
+                support.word()
+            );
         }
     }
 

@@ -10,12 +10,15 @@ mod completion;
 mod fields;
 mod tools;
 
-pub use chat::{conversation, ChatFields, Message, ReasoningFormat};
+pub use chat::{
+    conversation, CalledFunction, ChatFields, Content, ContentPart, Message, MessageToolCall,
+    ReasoningFormat, Role,
+};
 pub use completion::{CompletionFields, Prompt};
-pub use fields::{Documented, IgnoredParams, IGNORED_PARAMS_HEADER};
-#[cfg(test)]
-pub use tools::FunctionDef;
-pub use tools::{ToolChoice, ToolSet};
+pub use fields::{Documented, Field, IgnoredParams, Support, IGNORED_PARAMS_HEADER};
+pub use tools::{
+    tool_set, FunctionDef, NamedFunction, ToolChoice, ToolChoiceField, ToolDef, ToolSet,
+};
 
 use std::collections::HashMap;
 
@@ -29,7 +32,9 @@ use crate::engine::{SamplingParams, MAX_TOP_LOGPROBS};
 /// Most stop sequences per request.
 const MAX_STOPS: usize = 16;
 
-#[derive(Debug, Deserialize)]
+/// `Default` lets another API shape (Anthropic's Messages) fill in the fields it has and check
+/// them here, with the same ranges and messages.
+#[derive(Debug, Default, Deserialize)]
 pub struct GenerationBody {
     pub model: Option<String>,
     pub max_tokens: Option<u32>,
