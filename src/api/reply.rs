@@ -13,8 +13,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::error::{ApiError, ApiResult};
 use super::response::{
-    AssistantMessage, ChatChoice, ChatLogprobs, Completion, FunctionCall, TextChoice, TextLogprobs,
-    ToolCall, Usage, CHAT_COMPLETION, TEXT_COMPLETION,
+    AssistantMessage, ChatChoice, ChatLogprobs, Completion, FunctionCall, PromptTokensDetails,
+    TextChoice, TextLogprobs, ToolCall, Usage, CHAT_COMPLETION, TEXT_COMPLETION,
 };
 use crate::engine::{Event, Finish, FinishReason, TokenLogprob};
 use crate::tool_calls::{self, StreamParser};
@@ -150,17 +150,16 @@ async fn text_reply(
 
 /// The usage of a request's choices: its prompt counted once, every choice's completion.
 pub fn usage_of(finishes: &[Finish]) -> Usage {
-    let first = finishes.first().copied().unwrap_or(Finish {
-        reason: FinishReason::Stop,
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        cached_tokens: 0,
-    });
+    let (prompt_tokens, cached_tokens) = finishes
+        .first()
+        .map_or((0, 0), |first| (first.prompt_tokens, first.cached_tokens));
     let completion_tokens = finishes.iter().map(|f| f.completion_tokens).sum();
-    Usage::from(&Finish {
+    Usage {
+        prompt_tokens,
         completion_tokens,
-        ..first
-    })
+        total_tokens: prompt_tokens + completion_tokens,
+        prompt_tokens_details: PromptTokensDetails { cached_tokens },
+    }
 }
 
 /// The whole reply: one choice per receiver, in order (`n`).

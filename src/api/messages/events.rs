@@ -216,6 +216,8 @@ pub fn stream(
             let events = match output {
                 ChatOutput::Delta(delta) => blocks.delta(delta, reply.thinking),
                 ChatOutput::Done(finish) => blocks.finish(&reply, &finish),
+                // Anthropic's API has no logprobs; a Messages request never asks for them.
+                ChatOutput::Logprob(_) => Vec::new(),
                 ChatOutput::Failed(error) => vec![StreamEvent::Error { error: ErrorDetail::from(&error) }],
             };
             for event in events {

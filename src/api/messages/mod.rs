@@ -49,7 +49,7 @@ pub async fn post(
     let response = if started.stream {
         events::stream(reply, parser, started.events, input_tokens)
     } else {
-        let (parsed, finish) = chat_reply(parser, started.events).await?;
+        let (parsed, finish, _) = chat_reply(parser, started.events).await?;
         axum::Json(reply.whole(parsed, &finish)?).into_response()
     };
     Ok(ignored.apply(response))
