@@ -98,11 +98,11 @@ pub fn start(
         settings.max_tokens,
         max_tokens_default,
     )?;
-    let slots = model.engine.slots();
-    if settings.n > slots {
+    let max = model.engine.max_choices();
+    if settings.n > max {
         return Err(ApiError::invalid_value(
             "n",
-            format!("`n` must be at most {slots} here: this model decodes {slots} sequences at once (`--parallel`)."),
+            format!("`n` must be at most {max} here: the choices start together, one per slot (`--parallel`), and each counts as a request of its caller (`--max-requests-per-caller`)."),
         ));
     }
     let logprobs = settings.logprobs;

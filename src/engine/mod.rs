@@ -256,9 +256,10 @@ impl Engine {
         Ok(receivers)
     }
 
-    /// Sequences decoded together: the most choices one request may have.
-    pub fn slots(&self) -> u32 {
-        self.inner.slots
+    /// The most choices one request may have: they start together, each in a slot, and each
+    /// counts against its caller's requests in flight.
+    pub fn max_choices(&self) -> u32 {
+        self.inner.slots.min(self.inner.callers.limit())
     }
 
     /// Prompt tokens prefilled so far (see [`EngineStats::prefilled_tokens`]).

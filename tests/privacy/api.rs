@@ -79,6 +79,18 @@ pub async fn generation(probe: &Probe, key: &str, text: &str) {
     streamed["stream_options"] = json!({ "include_usage": true });
     let payloads = sse_payloads(expect(probe.api(CHAT, key).json(&streamed), 200).await).await;
     assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    // Tokens' logprobs, whole and streamed; two choices are more than this server's one
+    // place per caller (400 naming `n`).
+    let mut scored = chat.clone();
+    scored["logprobs"] = json!(true);
+    scored["top_logprobs"] = json!(3);
+    expect(probe.api(CHAT, key).json(&scored), 200).await;
+    scored["stream"] = json!(true);
+    let payloads = sse_payloads(expect(probe.api(CHAT, key).json(&scored), 200).await).await;
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    scored["n"] = json!(2);
+    let refused = expect(probe.api(CHAT, key).json(&scored), 400).await;
+    assert!(!refused.text().await.unwrap_or_default().contains(text));
     // Tools, a replayed call and its result, and a schema: the canary in every text of them.
     for body in [tool_chat(text), schema_chat(text)] {
         expect(probe.api(CHAT, key).json(&body), 200).await;
@@ -108,6 +120,7 @@ pub async fn generation(probe: &Probe, key: &str, text: &str) {
     for (prompt, stream) in [(json!(text), false), (json!([text]), true)] {
         let body = json!({
             "prompt": prompt, "user": text, "stop": text, "max_tokens": 8, "stream": stream,
+            "logprobs": 2,
         });
         let response = expect(probe.api(LEGACY, key).json(&body), 200).await;
         if stream {
