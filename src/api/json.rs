@@ -35,6 +35,26 @@ where
     }
 }
 
+/// One body read as one type, for endpoints whose fields share no type with another's (the
+/// Responses API); the second part names the accepted and ignored fields it sent.
+pub struct ApiJson<T>(pub T, pub IgnoredParams);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Documented,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
+        Ok(ApiJson(
+            parse(&bytes)?,
+            IgnoredParams::find(&bytes, T::FIELDS),
+        ))
+    }
+}
+
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     let limit = request
         .extensions()

@@ -12,6 +12,7 @@ mod reply;
 mod request;
 mod response;
 mod response_format;
+pub mod responses;
 mod schemas;
 mod tool_use;
 

@@ -10,12 +10,15 @@ mod completion;
 mod fields;
 mod tools;
 
-pub use chat::{conversation, ChatFields, Message, ReasoningFormat};
+pub use chat::{
+    conversation, CalledFunction, ChatFields, Content, ContentPart, Message, MessageToolCall,
+    ReasoningFormat, Role,
+};
 pub use completion::{CompletionFields, Prompt};
-pub use fields::{Documented, IgnoredParams, IGNORED_PARAMS_HEADER};
-#[cfg(test)]
-pub use tools::FunctionDef;
-pub use tools::{ToolChoice, ToolSet};
+pub use fields::{Documented, Field, IgnoredParams, Support, IGNORED_PARAMS_HEADER};
+pub use tools::{
+    tool_set, FunctionDef, NamedFunction, ToolChoice, ToolChoiceField, ToolDef, ToolSet,
+};
 
 use std::collections::HashMap;
 
