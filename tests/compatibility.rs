@@ -60,7 +60,7 @@ async fn an_unknown_v1_path_is_a_404_naming_it_and_listing_every_endpoint() {
     let app = shared_app().await;
     let http = client();
     for (method, path) in [
-        (reqwest::Method::POST, "/v1/responses"),
+        (reqwest::Method::POST, "/v1/threads"),
         (reqwest::Method::GET, "/v1/embeddings"),
         (reqwest::Method::DELETE, "/v1/chat"),
         (reqwest::Method::GET, "/v1"),
@@ -135,7 +135,11 @@ async fn a_wrong_method_on_a_v1_route_is_a_405_naming_the_right_ones() {
 /// A value of `field` for the table's verdict: one that asks for what a refused field does,
 /// any for an ignored one, a valid one (with the fields it needs) for a supported one.
 fn sample(endpoint: &str, field: &str, status: &str) -> Value {
-    let tools = json!([{ "type": "function", "function": { "name": "f" } }]);
+    let tools = if endpoint.contains("responses") {
+        json!([{ "type": "function", "name": "f" }])
+    } else {
+        json!([{ "type": "function", "function": { "name": "f" } }])
+    };
     let value = match (field, status) {
         ("n" | "best_of", "refused") => json!(2),
         ("logprobs", "refused") => json!(if endpoint.contains("chat") {
@@ -148,11 +152,20 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
         ("suffix", "refused") => json!("after"),
         ("functions", "refused") => json!([{ "name": "f" }]),
         ("function_call", "refused") => json!("auto"),
+        ("previous_response_id", "refused") => json!("resp_1"),
+        ("conversation", "refused") => json!("conv_1"),
+        ("background", "refused") => json!(true),
+        ("prompt", "refused") => json!({ "id": "pmpt_1" }),
+        ("include", "refused") => json!(["reasoning.encrypted_content"]),
+        ("truncation", "refused") => json!("auto"),
         (_, "ignored") => json!({ "any": ["value"] }),
         ("messages", _) => json!([{ "role": "user", "content": "Hi" }]),
+        ("input", _) => json!([{ "role": "user", "content": "Hi" }]),
+        ("instructions", _) => json!("Be brief."),
+        ("text", _) => json!({ "format": { "type": "text" } }),
         ("model", _) => json!(MODEL),
         ("prompt", _) => json!("Hi"),
-        ("max_tokens" | "max_completion_tokens", _) => json!(1),
+        ("max_tokens" | "max_completion_tokens" | "max_output_tokens", _) => json!(1),
         ("temperature" | "top_p" | "min_p", _) => json!(0.5),
         ("frequency_penalty" | "presence_penalty", _) => json!(0.1),
         ("repeat_penalty", _) => json!(1.1),
@@ -173,14 +186,19 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
 }
 
 fn request(endpoint: &str, extra: &Value) -> Value {
-    let mut body = if endpoint.contains("chat") {
-        json!({ "messages": [{ "role": "user", "content": "Hi" }] })
+    let (mut body, budget) = if endpoint.contains("chat") {
+        (
+            json!({ "messages": [{ "role": "user", "content": "Hi" }] }),
+            "max_tokens",
+        )
+    } else if endpoint.contains("responses") {
+        (json!({ "input": "Hi" }), "max_output_tokens")
     } else {
-        json!({ "prompt": "Hi" })
+        (json!({ "prompt": "Hi" }), "max_tokens")
     };
     for (key, value) in [
         ("model", json!(MODEL)),
-        ("max_tokens", json!(1)),
+        (budget, json!(1)),
         ("temperature", json!(0)),
     ] {
         body[key] = value;

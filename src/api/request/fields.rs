@@ -105,6 +105,7 @@ impl<'de> Visitor<'de> for KeysVisitor {
 mod tests {
     use super::*;
     use crate::api::request::{ChatFields, CompletionFields, GenerationBody};
+    use crate::api::responses::ResponsesBody;
 
     const DOC: &str = include_str!("../../../docs/compatibility.md");
 
@@ -139,6 +140,7 @@ mod tests {
         for (endpoint, fields) in [
             ("POST /v1/chat/completions", ChatFields::FIELDS),
             ("POST /v1/completions", CompletionFields::FIELDS),
+            ("POST /v1/responses", ResponsesBody::FIELDS),
         ] {
             assert_eq!(
                 documented(endpoint),
@@ -214,6 +216,27 @@ mod tests {
                     support.word()
                 );
             }
+        }
+    }
+
+    /// The Responses body is read as one type: every field it reads is listed, and every
+    /// listed field it acts on is read.
+    #[test]
+    fn the_responses_list_matches_its_request_type() {
+        let read = struct_fields::<ResponsesBody>();
+        assert!(read.len() > 10, "{read:?}");
+        for name in read {
+            assert!(
+                ResponsesBody::FIELDS.iter().any(|(field, _)| field == name),
+                "responses: `{name}` is read but not listed"
+            );
+        }
+        for (name, support) in ResponsesBody::FIELDS {
+            assert!(
+                *support == Support::Ignored || read.contains(name),
+                "responses: `{name}` is listed as {} but never read",
+                support.word()
+            );
         }
     }
 

@@ -328,3 +328,101 @@ impl Items {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(deltas: Vec<Delta>, status: Status) -> (Vec<StreamEvent>, Vec<OutputItem>) {
+        let mut items = Items::default();
+        let mut events = Vec::new();
+        for delta in deltas {
+            items.push(delta, &mut events);
+        }
+        items.finish(status, &mut events);
+        (events, items.into_output())
+    }
+
+    #[test]
+    fn each_event_is_named_as_its_type() {
+        let (events, _) = run(
+            vec![
+                Delta::Reasoning("hm".into()),
+                Delta::Content("a".into()),
+                Delta::CallStart {
+                    index: 0,
+                    name: "f".into(),
+                },
+                Delta::CallArguments {
+                    index: 0,
+                    fragment: "{}".into(),
+                },
+            ],
+            Status::Completed,
+        );
+        assert_eq!(events.len(), 17);
+        for event in &events {
+            let json = serde_json::to_value(Sequenced {
+                event,
+                sequence_number: 3,
+            })
+            .expect("json");
+            assert_eq!(json["type"], event.name(), "{json}");
+            assert_eq!(json["sequence_number"], 3);
+        }
+    }
+
+    #[test]
+    fn deltas_become_items_in_order_and_the_last_takes_the_status() {
+        let (events, items) = run(
+            vec![
+                Delta::Content("Hel".into()),
+                Delta::Content("lo".into()),
+                Delta::CallStart {
+                    index: 0,
+                    name: "f".into(),
+                },
+                Delta::CallArguments {
+                    index: 0,
+                    fragment: "{\"a\":1}".into(),
+                },
+                Delta::Content("after".into()),
+            ],
+            Status::Incomplete,
+        );
+        let json = serde_json::to_value(&items).expect("json");
+        assert_eq!(json[0]["type"], "message");
+        assert_eq!(json[0]["content"][0]["text"], "Hello");
+        assert_eq!(json[0]["status"], "completed");
+        assert_eq!(json[1]["type"], "function_call");
+        assert_eq!(json[1]["arguments"], "{\"a\":1}");
+        assert_eq!(json[2]["status"], "incomplete");
+        let names: Vec<&str> = events.iter().map(StreamEvent::name).collect();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.ends_with(".output_item.added"))
+                .count(),
+            3
+        );
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.ends_with(".output_item.done"))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_reply_with_nothing_is_one_empty_message() {
+        let (events, items) = run(Vec::new(), Status::Completed);
+        let json = serde_json::to_value(&items).expect("json");
+        assert_eq!(json.as_array().map(Vec::len), Some(1));
+        assert_eq!(json[0]["content"][0]["text"], "");
+        // No empty delta is sent.
+        assert!(events
+            .iter()
+            .all(|e| e.name() != "response.output_text.delta"));
+    }
+}

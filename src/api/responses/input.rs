@@ -271,3 +271,89 @@ impl Origins {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(json: serde_json::Value) -> Vec<InputItem> {
+        serde_json::from_value(json).expect("items")
+    }
+
+    #[test]
+    fn calls_join_the_assistant_turn_and_errors_name_their_items() {
+        let (messages, origins) = messages(
+            Some("Be brief.".into()),
+            items(serde_json::json!([
+                { "role": "user", "content": "Hi" },
+                { "type": "reasoning", "summary": [] },
+                { "type": "message", "role": "assistant", "content": [{ "type": "output_text", "text": "Let me look." }] },
+                { "type": "function_call", "call_id": "a", "name": "f", "arguments": "{}" },
+                { "type": "function_call", "call_id": "b", "name": "g", "arguments": "{}" },
+                { "type": "function_call_output", "call_id": "a", "output": "1" },
+            ])),
+        )
+        .expect("messages");
+        let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::System, Role::User, Role::Assistant, Role::Tool]
+        );
+        assert_eq!(messages[2].tool_calls.as_ref().map(Vec::len), Some(2));
+        let rename = |param: &str| origins.rename(param);
+        assert_eq!(rename("messages").as_deref(), Some("input"));
+        assert_eq!(
+            rename("messages[0].content").as_deref(),
+            Some("instructions")
+        );
+        assert_eq!(
+            rename("messages[1].content").as_deref(),
+            Some("input[0].content")
+        );
+        assert_eq!(
+            rename("messages[2].content[0].type").as_deref(),
+            Some("input[2].content[0].type")
+        );
+        assert_eq!(
+            rename("messages[2].tool_calls[1].function.arguments").as_deref(),
+            Some("input[4].arguments")
+        );
+        assert_eq!(
+            rename("messages[2].tool_calls").as_deref(),
+            Some("input[3]")
+        );
+        assert_eq!(
+            rename("messages[3].tool_call_id").as_deref(),
+            Some("input[5].call_id")
+        );
+        assert_eq!(
+            rename("messages[3].content").as_deref(),
+            Some("input[5].output")
+        );
+        assert_eq!(rename("messages[9].content"), None);
+        assert_eq!(rename("temperature"), None);
+    }
+
+    #[test]
+    fn items_without_what_they_need_are_named() {
+        let error = |json: serde_json::Value| {
+            let error = messages(None, items(json)).expect_err("refused");
+            error.body().error.param.unwrap_or_default().to_owned()
+        };
+        assert_eq!(
+            error(serde_json::json!([{ "content": "x" }])),
+            "input[0].type"
+        );
+        assert_eq!(
+            error(serde_json::json!([{ "type": "message", "content": "x" }])),
+            "input[0].role"
+        );
+        assert_eq!(
+            error(
+                serde_json::json!([{ "type": "function_call", "call_id": "a", "arguments": "{}" }])
+            ),
+            "input[0].name"
+        );
+        assert_eq!(error(serde_json::json!([{ "type": "reasoning" }])), "input");
+    }
+}

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use self::events::{Items, Sequenced, StreamEvent};
 use self::input::Origins;
 use self::output::{IncompleteDetails, Status, Usage};
-use self::request::ResponsesBody;
+pub(crate) use self::request::ResponsesBody;
 use super::auth::Caller;
 use super::chat;
 use super::error::{ApiError, ApiResult};
