@@ -179,8 +179,8 @@ pub fn messages(
                 messages.push(result);
                 origins.0.push(Origin::Output(index));
             }
-            // Earlier thinking, sent back as the Agents SDK does: the templates drop past
-            // turns' thinking anyway.
+            // Earlier thinking, sent back as the Agents SDK does: skipped, as chat's messages
+            // carry no past thinking either.
             "reasoning" => {}
             "item_reference" => {
                 return Err(ApiError::unsupported(
