@@ -360,7 +360,7 @@ mod tests {
             ],
             Status::Completed,
         );
-        assert_eq!(events.len(), 17);
+        assert_eq!(events.len(), 16);
         for event in &events {
             let json = serde_json::to_value(Sequenced {
                 event,

@@ -5,7 +5,6 @@
 
 use super::input::{self, Origins};
 use super::output::{Metadata, Reasoning, Response, Status, Text};
-use super::rename;
 use super::request::{FunctionTool, ResponsesBody, TextFormat, ToolChoiceParam};
 use crate::api::chat::ChatJob;
 use crate::api::error::{ApiError, ApiResult};
@@ -133,4 +132,26 @@ fn response_format(format: TextFormat) -> ResponseFormat {
             },
         },
     }
+}
+
+/// A chat field's name in the Responses request: the conversation's through `origins`, the
+/// rest by a fixed table.
+pub fn rename(origins: &Origins, param: &str) -> Option<String> {
+    if let Some(name) = origins.rename(param) {
+        return Some(name);
+    }
+    match param {
+        "max_tokens" | "max_completion_tokens" => return Some("max_output_tokens".to_owned()),
+        "tool_choice.function.name" => return Some("tool_choice.name".to_owned()),
+        _ => {}
+    }
+    // `tools[2].function.parameters` is `tools[2].parameters`; a missing `function` is the
+    // missing `name`.
+    let rest = param.strip_prefix("tools[")?;
+    let (index, field) = rest.split_once(']')?;
+    let field = match field {
+        ".function" => ".name",
+        field => field.strip_prefix(".function")?,
+    };
+    Some(format!("tools[{index}]{field}"))
 }

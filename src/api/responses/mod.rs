@@ -36,7 +36,7 @@ pub async fn post(
     ApiJson(mut body, ignored): ApiJson<ResponsesBody>,
 ) -> ApiResult<Response> {
     let (mut echo, job, origins) = job::translate(&mut body)?;
-    let named = |error: ApiError| error.renamed(|param| rename(&origins, param));
+    let named = |error: ApiError| error.renamed(|param| job::rename(&origins, param));
     let (model, submission) = chat::plan(&state, job).await.map_err(named)?;
     let started =
         generate::start(&model, submission, state.max_tokens_default, owner).map_err(named)?;
@@ -150,26 +150,4 @@ fn stream(
             }
         }
     }
-}
-
-/// A chat field's name in the Responses request: the conversation's through `origins`, the
-/// rest by a fixed table.
-fn rename(origins: &Origins, param: &str) -> Option<String> {
-    if let Some(name) = origins.rename(param) {
-        return Some(name);
-    }
-    match param {
-        "max_tokens" | "max_completion_tokens" => return Some("max_output_tokens".to_owned()),
-        "tool_choice.function.name" => return Some("tool_choice.name".to_owned()),
-        _ => {}
-    }
-    // `tools[2].function.parameters` is `tools[2].parameters`; a missing `function` is the
-    // missing `name`.
-    let rest = param.strip_prefix("tools[")?;
-    let (index, field) = rest.split_once(']')?;
-    let field = match field {
-        ".function" => ".name",
-        field => field.strip_prefix(".function")?,
-    };
-    Some(format!("tools[{index}]{field}"))
 }
