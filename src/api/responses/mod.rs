@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use self::events::{Items, Sequenced, StreamEvent};
-use self::input::Origins;
 use self::output::{IncompleteDetails, Status, Usage};
 pub(crate) use self::request::ResponsesBody;
 use super::auth::Caller;
