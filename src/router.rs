@@ -29,6 +29,10 @@ const V1_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/completions"),
     ("POST", "/v1/messages"),
     ("POST", "/v1/messages/count_tokens"),
+    ("POST", "/v1/responses"),
+    ("GET", "/v1/responses/{id}"),
+    ("DELETE", "/v1/responses/{id}"),
+    ("GET", "/v1/responses/{id}/input_items"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
     ("GET", "/v1/privacy"),
@@ -43,6 +47,7 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
     let generate = Router::new()
         .route("/v1/chat/completions", post(api::chat::post))
         .route("/v1/completions", post(api::completions::post))
+        .route("/v1/responses", post(api::responses::post))
         .route_layer(from_fn_with_state(
             state.clone(),
             api::auth::require_api_key,
@@ -76,6 +81,16 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         .route("/v1/models", get(api::models::list))
         .route("/v1/models/{id}", get(api::models::get))
         .route("/v1/privacy", get(web::privacy::json))
+        // Nothing is stored: these answer 404 with how to send the history instead. Behind
+        // no key, as they read nothing.
+        .route(
+            "/v1/responses/{id}",
+            get(api::responses::stored).delete(api::responses::stored),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(api::responses::stored),
+        )
         .route("/health", get(health::get));
     let api = Router::new()
         .merge(generate)

@@ -60,7 +60,7 @@ async fn an_unknown_v1_path_is_a_404_naming_it_and_listing_every_endpoint() {
     let app = shared_app().await;
     let http = client();
     for (method, path) in [
-        (reqwest::Method::POST, "/v1/responses"),
+        (reqwest::Method::POST, "/v1/threads"),
         (reqwest::Method::GET, "/v1/embeddings"),
         (reqwest::Method::DELETE, "/v1/chat"),
         (reqwest::Method::GET, "/v1"),
@@ -138,7 +138,11 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
     if endpoint.starts_with("/v1/messages") {
         return messages_sample(endpoint, field, status);
     }
-    let tools = json!([{ "type": "function", "function": { "name": "f" } }]);
+    let tools = if endpoint.contains("responses") {
+        json!([{ "type": "function", "name": "f" }])
+    } else {
+        json!([{ "type": "function", "function": { "name": "f" } }])
+    };
     let value = match (field, status) {
         ("best_of", "refused") => json!(2),
         ("n", _) => json!(2),
@@ -147,11 +151,20 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
         ("suffix", "refused") => json!("after"),
         ("functions", "refused") => json!([{ "name": "f" }]),
         ("function_call", "refused") => json!("auto"),
+        ("previous_response_id", "refused") => json!("resp_1"),
+        ("conversation", "refused") => json!("conv_1"),
+        ("background", "refused") => json!(true),
+        ("prompt", "refused") => json!({ "id": "pmpt_1" }),
+        ("include", "refused") => json!(["reasoning.encrypted_content"]),
+        ("truncation", "refused") => json!("auto"),
         (_, "ignored") => json!({ "any": ["value"] }),
         ("messages", _) => json!([{ "role": "user", "content": "Hi" }]),
+        ("input", _) => json!([{ "role": "user", "content": "Hi" }]),
+        ("instructions", _) => json!("Be brief."),
+        ("text", _) => json!({ "format": { "type": "text" } }),
         ("model", _) => json!(MODEL),
         ("prompt", _) => json!("Hi"),
-        ("max_tokens" | "max_completion_tokens", _) => json!(1),
+        ("max_tokens" | "max_completion_tokens" | "max_output_tokens", _) => json!(1),
         ("temperature" | "top_p" | "min_p", _) => json!(0.5),
         ("frequency_penalty" | "presence_penalty", _) => json!(0.1),
         ("repeat_penalty", _) => json!(1.1),
@@ -204,14 +217,19 @@ fn messages_sample(endpoint: &str, field: &str, status: &str) -> Value {
 }
 
 fn request(endpoint: &str, extra: &Value) -> Value {
-    let mut body = if endpoint.contains("chat") || endpoint.starts_with("/v1/messages") {
-        json!({ "messages": [{ "role": "user", "content": "Hi" }] })
+    let (mut body, budget) = if endpoint.contains("chat") || endpoint.starts_with("/v1/messages") {
+        (
+            json!({ "messages": [{ "role": "user", "content": "Hi" }] }),
+            "max_tokens",
+        )
+    } else if endpoint.contains("responses") {
+        (json!({ "input": "Hi" }), "max_output_tokens")
     } else {
-        json!({ "prompt": "Hi" })
+        (json!({ "prompt": "Hi" }), "max_tokens")
     };
     for (key, value) in [
         ("model", json!(MODEL)),
-        ("max_tokens", json!(1)),
+        (budget, json!(1)),
         ("temperature", json!(0)),
     ] {
         body[key] = value;

@@ -15,6 +15,8 @@ mod common;
 mod messages;
 #[path = "privacy/probe.rs"]
 mod probe;
+#[path = "privacy/responses.rs"]
+mod responses;
 #[path = "privacy/routes.rs"]
 mod routes;
 #[path = "privacy/search.rs"]
@@ -106,6 +108,7 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
     messages::messages(&probe, &key.key, &text).await;
     api::browser(&probe, &key.session, &text).await;
     api::errors(&probe, &key.key, &text).await;
+    responses::responses(&probe, &key.key, &text).await;
     accounts::throwaway_account(&probe, &text).await;
     expect(
         probe.form(

@@ -239,6 +239,31 @@ impl ApiError {
         self.status
     }
 
+    /// The same error with its field named as another API names it: `rename` maps a field's
+    /// path (`max_tokens`, `messages[2].content`) to the caller's own, or `None` to keep it.
+    /// The message's mentions of the field, in backticks, follow.
+    pub fn renamed(mut self, rename: impl Fn(&str) -> Option<String>) -> Self {
+        let Some(new) = self.param.as_deref().and_then(&rename) else {
+            return self;
+        };
+        if let Some(old) = self.param.replace(new.clone()) {
+            self.message = self
+                .message
+                .replace(&format!("`{old}`"), &format!("`{new}`"));
+        }
+        self
+    }
+
+    /// 404 for a stored response: this server keeps none, so none can be read or deleted.
+    pub fn response_not_stored() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "This server stores no responses, so none can be read, listed or deleted. Keep the output you received and send the whole conversation in `input`.",
+        )
+        .with_code("response_not_found")
+    }
+
     /// The error body, also sent as the last event of a stream that fails.
     pub fn body(&self) -> ErrorBody<'_> {
         ErrorBody {

@@ -35,8 +35,9 @@ where
     }
 }
 
-/// A body read as one type, for an endpoint whose request is a single type (Anthropic's
-/// Messages), with the fields it sent that the endpoint ignores.
+/// One body read as one type, for endpoints whose fields share no type with another's
+/// (Anthropic's Messages, OpenAI's Responses); the second part names the accepted and ignored
+/// fields it sent.
 pub struct ApiJson<T>(pub T, pub IgnoredParams);
 
 impl<S, T> FromRequest<S> for ApiJson<T>

@@ -13,6 +13,7 @@ mod reply;
 mod request;
 mod response;
 mod response_format;
+pub mod responses;
 mod schemas;
 mod stream;
 mod tool_use;

@@ -34,6 +34,16 @@ pub const KNOWN: &[(Route, &str)] = &[
         ("POST", "/ui/chat/completions"),
         "a real session and its CSRF token; a wrong token (403)",
     ),
+    (
+        ("POST", "/v1/responses"),
+        "instructions, every input item kind, tools, a schema, store/metadata/user; streamed; 400s",
+    ),
+    (("GET", "/v1/responses/{id}"), "a canary id (404)"),
+    (("DELETE", "/v1/responses/{id}"), "a canary id (404)"),
+    (
+        ("GET", "/v1/responses/{id}/input_items"),
+        "a canary id (404)",
+    ),
     (("GET", "/v1/models"), "with a canary query string"),
     (("GET", "/v1/models/{id}"), "an unknown canary id (404)"),
     (("GET", "/v1/privacy"), "canary headers"),

@@ -106,6 +106,7 @@ mod tests {
     use super::*;
     use crate::api::messages::{CountTokensRequest, MessagesRequest};
     use crate::api::request::{ChatFields, CompletionFields, GenerationBody};
+    use crate::api::responses::ResponsesBody;
 
     const DOC: &str = include_str!("../../../docs/compatibility.md");
 
@@ -142,6 +143,7 @@ mod tests {
             ("POST /v1/completions", CompletionFields::FIELDS),
             ("POST /v1/messages", MessagesRequest::FIELDS),
             ("POST /v1/messages/count_tokens", CountTokensRequest::FIELDS),
+            ("POST /v1/responses", ResponsesBody::FIELDS),
         ] {
             assert_eq!(
                 documented(endpoint),
@@ -220,29 +222,39 @@ mod tests {
         }
     }
 
-    /// Anthropic's Messages request is one type: every field it reads is listed, and every
-    /// listed field it acts on is read (count_tokens reads the same body).
-    #[test]
-    fn the_messages_list_matches_its_request_type() {
-        let read = struct_fields::<MessagesRequest>();
+    /// A request read as one type (Anthropic's Messages, OpenAI's Responses): every field it
+    /// reads is listed, and every listed field it acts on is read.
+    fn check_single_type(endpoint: &str, read: &[&str], listed: &[Field]) {
+        assert!(read.len() > 5, "{endpoint}: {read:?}");
         for name in read {
             assert!(
-                MessagesRequest::FIELDS
-                    .iter()
-                    .any(|(field, _)| field == name),
-                "messages: `{name}` is read but not listed"
+                listed.iter().any(|(field, _)| field == name),
+                "{endpoint}: `{name}` is read but not listed"
             );
         }
-        for (name, support) in MessagesRequest::FIELDS
-            .iter()
-            .chain(CountTokensRequest::FIELDS)
-        {
+        for (name, support) in listed {
             assert!(
                 *support == Support::Ignored || read.contains(name),
-                "messages: `{name}` is listed as {} but never read",
+                "{endpoint}: `{name}` is listed as {} but never read",
                 support.word()
             );
         }
+    }
+
+    #[test]
+    fn the_single_type_lists_match_their_request_types() {
+        // count_tokens reads the same body as a message.
+        let messages: Vec<Field> = MessagesRequest::FIELDS
+            .iter()
+            .chain(CountTokensRequest::FIELDS)
+            .copied()
+            .collect();
+        check_single_type("messages", struct_fields::<MessagesRequest>(), &messages);
+        check_single_type(
+            "responses",
+            struct_fields::<ResponsesBody>(),
+            ResponsesBody::FIELDS,
+        );
     }
 
     #[test]
