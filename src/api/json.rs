@@ -35,6 +35,24 @@ where
     }
 }
 
+/// One body read as one type (an endpoint whose fields nothing else shares), with the fields
+/// it sent that the endpoint accepts and ignores.
+pub struct ApiJson<T>(pub T, pub IgnoredParams);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Documented,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
+        let body = parse(&bytes)?;
+        Ok(ApiJson(body, IgnoredParams::find(&bytes, T::FIELDS)))
+    }
+}
+
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     let limit = request
         .extensions()

@@ -5,6 +5,9 @@
 mod admission;
 mod cache;
 mod constraint;
+mod embed_queue;
+mod embed_worker;
+mod embeddings;
 mod guide;
 mod kv;
 mod pacing;
@@ -29,6 +32,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
 pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
+pub use embeddings::Embeddings;
 pub use sampling::SamplingParams;
 use specials::Piece;
 pub use specials::SpecialTokens;
@@ -148,7 +152,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    worker: worker_thread::WorkerThread,
+    worker: worker_thread::WorkerThread<worker::Command>,
     admission: Arc<Semaphore>,
     capacity: usize,
     callers: Arc<admission::CallerLimits>,

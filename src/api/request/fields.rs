@@ -1,5 +1,5 @@
 //! What an endpoint does with each top-level request field: the lists beside the request types
-//! ([`super::chat::FIELDS`], [`super::completion::FIELDS`]) are the one source of
+//! (`ChatFields`, `CompletionFields`, `EmbeddingFields`: their `FIELDS`) are the one source of
 //! `docs/compatibility.md` (a test below compares the two) and of the `x-sotto-ignored-params`
 //! response header, which names the accepted fields that changed nothing.
 
@@ -104,7 +104,7 @@ impl<'de> Visitor<'de> for KeysVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::request::{ChatFields, CompletionFields, GenerationBody};
+    use crate::api::request::{ChatFields, CompletionFields, EmbeddingFields, GenerationBody};
 
     const DOC: &str = include_str!("../../../docs/compatibility.md");
 
@@ -139,6 +139,7 @@ mod tests {
         for (endpoint, fields) in [
             ("POST /v1/chat/completions", ChatFields::FIELDS),
             ("POST /v1/completions", CompletionFields::FIELDS),
+            ("POST /v1/embeddings", EmbeddingFields::FIELDS),
         ] {
             assert_eq!(
                 documented(endpoint),
@@ -214,6 +215,26 @@ mod tests {
                     support.word()
                 );
             }
+        }
+    }
+
+    /// Embeddings share no fields with the completion endpoints: its own type reads them all.
+    #[test]
+    fn the_embeddings_list_matches_its_request_type() {
+        let read = struct_fields::<EmbeddingFields>();
+        let fields = EmbeddingFields::FIELDS;
+        for name in read {
+            assert!(
+                fields.iter().any(|(field, _)| field == name),
+                "embeddings: `{name}` is read but not listed"
+            );
+        }
+        for (name, support) in fields {
+            assert!(
+                *support == Support::Ignored || read.contains(name),
+                "embeddings: `{name}` is listed as {} but never read",
+                support.word()
+            );
         }
     }
 

@@ -1,5 +1,5 @@
-//! The request bodies of `/v1/chat/completions` and `/v1/completions`, and their validation
-//! into engine settings. Each check names the field it rejects.
+//! The request bodies of `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings`, and
+//! their validation into engine settings. Each check names the field it rejects.
 //!
 //! A body is read twice: once as the fields both endpoints share ([`GenerationBody`]), once as
 //! its endpoint's own ([`ChatFields`], [`CompletionFields`]). Each endpoint's type also lists the
@@ -7,11 +7,13 @@
 
 mod chat;
 mod completion;
+mod embedding;
 mod fields;
 mod tools;
 
 pub use chat::{ChatFields, ReasoningFormat};
 pub use completion::{CompletionFields, Prompt};
+pub use embedding::{EmbeddingFields, EncodingFormat, InputItem};
 pub use fields::{Documented, IgnoredParams, IGNORED_PARAMS_HEADER};
 #[cfg(test)]
 pub use tools::FunctionDef;
