@@ -56,7 +56,10 @@ impl Embeddings {
         let shape = ContextShape {
             tokens,
             pooling: pooling(&model),
-            threads: config.threads,
+            // Half the chat engine's threads: the two contexts share the CPU, and with as many
+            // threads as cores each, both slow to a crawl when both run (llama.cpp's threads
+            // wait for each other at every operation, and one of them is always descheduled).
+            threads: config.threads.div_ceil(2),
         };
         let (prefix, suffix) = special_wrapping(&model);
         Self {
