@@ -23,6 +23,10 @@ pub const KNOWN: &[(Route, &str)] = &[
         "prompt as a string and an array, streamed and not",
     ),
     (
+        ("POST", "/v1/embeddings"),
+        "input as a string, strings and token ids, user, base64; too long and wrong type (400)",
+    ),
+    (
         ("POST", "/ui/chat/completions"),
         "a real session and its CSRF token; a wrong token (403)",
     ),
