@@ -35,6 +35,21 @@ pub(super) struct EmbedJob {
     pub _caller: CallerPermit,
 }
 
+impl EmbedJob {
+    /// Gives the request's places (queue, caller) back, then answers: a client sending its
+    /// next request the moment it has this one's answer must find them free.
+    fn answer(self, reply: EmbedReply) {
+        let EmbedJob {
+            reply: sender,
+            _admission,
+            _caller,
+            ..
+        } = self;
+        drop((_admission, _caller));
+        let _ = sender.send(reply);
+    }
+}
+
 /// How the context is made.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ContextShape {
@@ -232,7 +247,7 @@ impl Worker {
             self.queue.remove(id);
             if let Some(running) = self.running.remove(&id) {
                 let vectors = running.vectors.into_iter().flatten().collect();
-                let _ = running.job.reply.send(Ok(vectors));
+                running.job.answer(Ok(vectors));
             }
         }
     }
@@ -241,7 +256,7 @@ impl Worker {
         for &(id, _) in planned {
             self.queue.remove(id);
             if let Some(running) = self.running.remove(&id) {
-                let _ = running.job.reply.send(Err(reason.to_owned()));
+                running.job.answer(Err(reason.to_owned()));
             }
         }
     }
