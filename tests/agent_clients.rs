@@ -147,7 +147,7 @@ async fn langchain_binds_tools_and_returns_structured_output() {
 }
 
 #[tokio::test]
-async fn langchain_embeds_documents_and_a_vector_store_finds_the_paraphrase() {
+async fn langchain_embeds_documents_and_ranks_the_paraphrase_first() {
     run_client(main_python(), "tests/sdk/langchain_embeddings_check.py").await;
 }
 
