@@ -15,7 +15,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
-use crate::engine::{self, Engine, EngineConfig};
+use crate::engine::{self, Embeddings, Engine, EngineConfig};
 
 /// A model file in the models directory.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct LoadedModel {
     pub template: ChatTemplate,
     /// The template's turn boundary as tokens (see `GenerationRequest::next_turn`).
     pub turn_boundary: Option<Arc<[LlamaToken]>>,
+    /// Its embeddings context, created on the first embeddings request.
+    pub embeddings: Embeddings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,11 +175,13 @@ impl ModelRegistry {
         }
     }
 
-    /// Stops every loaded model's engine and waits until each has freed its context. Blocking.
+    /// Stops every loaded model's engine and embeddings thread, and waits until each has freed
+    /// its context (a llama.cpp thread still running at exit crashes the process). Blocking.
     /// A model still loading is not waited for.
     pub fn stop(&self) {
         for model in self.loaded() {
             model.engine.stop();
+            model.embeddings.stop();
         }
     }
 
@@ -276,7 +280,9 @@ fn load(
         tracing::warn!(model = %file.id, "no chat template in the GGUF; using ChatML");
     }
     let template = ChatTemplate::new(source, bos, eos)?;
-    let engine = Engine::start(Arc::new(model), config)?;
+    let model = Arc::new(model);
+    let embeddings = Embeddings::new(Arc::clone(&model), config);
+    let engine = Engine::start(model, config)?;
     let turn_boundary = template
         .turn_boundary()
         .map(|text| engine.tokenize(&text, &[], false))
@@ -287,5 +293,6 @@ fn load(
         engine,
         template,
         turn_boundary,
+        embeddings,
     })
 }

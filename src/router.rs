@@ -33,6 +33,7 @@ const V1_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/responses/{id}"),
     ("DELETE", "/v1/responses/{id}"),
     ("GET", "/v1/responses/{id}/input_items"),
+    ("POST", "/v1/embeddings"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
     ("GET", "/v1/privacy"),
@@ -42,12 +43,13 @@ const V1_ENDPOINTS: &[(&str, &str)] = &[
 const MAX_SHOWN_PATH: usize = 100;
 
 pub fn router(state: AppState, config: &ServeConfig) -> Router {
-    // Generation, for API clients: an API key (unless `--auth off`), checked after the body is
+    // Generation and embeddings, for API clients: an API key (unless `--auth off`), checked after the body is
     // known to be JSON.
     let generate = Router::new()
         .route("/v1/chat/completions", post(api::chat::post))
         .route("/v1/completions", post(api::completions::post))
         .route("/v1/responses", post(api::responses::post))
+        .route("/v1/embeddings", post(api::embeddings::post))
         .route_layer(from_fn_with_state(
             state.clone(),
             api::auth::require_api_key,

@@ -1,7 +1,7 @@
 //! The agent clients users point at sotto with `base_url`, each driven through its headline
 //! feature (tool calls, structured output) against the real server and the real default model:
-//! the official OpenAI Python and Node SDKs, instructor, pydantic-ai and LangChain, and
-//! Anthropic's Python SDK on `/v1/messages`.
+//! the official OpenAI Python and Node SDKs, instructor, pydantic-ai and LangChain; Anthropic's
+//! Python SDK on `/v1/messages`; and the embeddings clients of LangChain and the Vercel AI SDK.
 //!
 //! Each client is a script (tests/sdk/*.py, tests/e2e/openai-sdk-check.mjs) that reads
 //! SOTTO_BASE_URL, SOTTO_API_KEY and SOTTO_MODEL, exits non-zero at its first failed check and
@@ -50,4 +50,19 @@ async fn langchain_binds_tools_and_returns_structured_output() {
 #[tokio::test]
 async fn the_anthropic_python_sdk_sends_messages_streams_and_uses_a_tool() {
     run_client(main_python(), "tests/sdk/anthropic_check.py").await;
+}
+
+#[tokio::test]
+async fn langchain_embeds_documents_and_ranks_the_paraphrase_first() {
+    run_client(main_python(), "tests/sdk/langchain_embeddings_check.py").await;
+}
+
+#[tokio::test]
+async fn the_vercel_ai_sdk_embeds_one_value_and_many() {
+    let sdk = root().join("tests/e2e/node_modules/ai/package.json");
+    assert!(
+        sdk.exists(),
+        "tests/e2e/node_modules/ai is missing: run `make browser-deps` (make test does)"
+    );
+    run_client(PathBuf::from("node"), "tests/e2e/ai-sdk-embed-check.mjs").await;
 }

@@ -61,7 +61,7 @@ async fn an_unknown_v1_path_is_a_404_naming_it_and_listing_every_endpoint() {
     let http = client();
     for (method, path) in [
         (reqwest::Method::POST, "/v1/threads"),
-        (reqwest::Method::GET, "/v1/embeddings"),
+        (reqwest::Method::GET, "/v1/files"),
         (reqwest::Method::DELETE, "/v1/chat"),
         (reqwest::Method::GET, "/v1"),
     ] {
@@ -159,6 +159,7 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
         ("truncation", "refused") => json!("auto"),
         (_, "ignored") => json!({ "any": ["value"] }),
         ("messages", _) => json!([{ "role": "user", "content": "Hi" }]),
+        ("input", _) if endpoint.contains("embeddings") => json!(["Hi", "there"]),
         ("input", _) => json!([{ "role": "user", "content": "Hi" }]),
         ("instructions", _) => json!("Be brief."),
         ("text", _) => json!({ "format": { "type": "text" } }),
@@ -185,6 +186,8 @@ fn sample(endpoint: &str, field: &str, status: &str) -> Value {
             return json!({ "tools": tools, "tool_choice": "none", "parallel_tool_calls": false })
         }
         ("reasoning_format", _) => json!("none"),
+        ("dimensions", "refused") => json!(7),
+        ("encoding_format", _) => json!("base64"),
         _ => panic!("{endpoint}: no sample for `{field}` ({status}); add one to this test"),
     };
     json!({ field: value })
@@ -217,6 +220,13 @@ fn messages_sample(endpoint: &str, field: &str, status: &str) -> Value {
 }
 
 fn request(endpoint: &str, extra: &Value) -> Value {
+    if endpoint.contains("embeddings") {
+        let mut body = json!({ "input": "Hi", "model": MODEL });
+        for (key, value) in extra.as_object().expect("an object") {
+            body[key.as_str()] = value.clone();
+        }
+        return body;
+    }
     let (mut body, budget) = if endpoint.contains("chat") || endpoint.starts_with("/v1/messages") {
         (
             json!({ "messages": [{ "role": "user", "content": "Hi" }] }),

@@ -106,6 +106,7 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
     let key = accounts::accounts(&probe, second.as_ref(), &email, &text).await;
     api::generation(&probe, &key.key, &text).await;
     messages::messages(&probe, &key.key, &text).await;
+    api::embeddings(&probe, &key.key, &text).await;
     api::browser(&probe, &key.session, &text).await;
     api::errors(&probe, &key.key, &text).await;
     responses::responses(&probe, &key.key, &text).await;

@@ -264,6 +264,15 @@ impl ApiError {
         .with_code("response_not_found")
     }
 
+    pub fn embedding_failed(reason: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("Embedding failed: {reason}."),
+        )
+        .with_code("embedding_failed")
+    }
+
     /// The error body, also sent as the last event of a stream that fails.
     pub fn body(&self) -> ErrorBody<'_> {
         ErrorBody {

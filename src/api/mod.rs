@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod chat;
 pub mod completions;
+pub mod embeddings;
 pub mod error;
 mod generate;
 pub mod json;

@@ -6,6 +6,9 @@ mod admission;
 mod cache;
 mod choices;
 mod constraint;
+mod embed_queue;
+mod embed_worker;
+mod embeddings;
 mod guide;
 mod kv;
 mod logprobs;
@@ -31,6 +34,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 pub use cache::CacheOwner;
 pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
+pub use embeddings::Embeddings;
 pub use logprobs::{Alternative, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use sampling::SamplingParams;
 use specials::Piece;
@@ -161,7 +165,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    worker: worker_thread::WorkerThread,
+    worker: worker_thread::WorkerThread<worker::Command>,
     admission: Arc<Semaphore>,
     capacity: usize,
     callers: Arc<admission::CallerLimits>,

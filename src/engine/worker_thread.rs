@@ -1,11 +1,9 @@
-//! The handle on an engine thread: its command channel, and the thread itself, which stopping
-//! ends and waits for.
+//! The handle on an engine thread (the chat engine's, an embeddings context's): its command
+//! channel, and the thread itself, which stopping ends and waits for.
 
 use std::sync::mpsc::{SendError, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
-
-use super::worker::Command;
 
 /// The engine thread's handle: its command channel, and the thread, which [`stop`] (or
 /// dropping the handle) ends and waits for. llama.cpp's process-wide state is torn down at
@@ -14,12 +12,12 @@ use super::worker::Command;
 /// engines are gone.
 ///
 /// [`stop`]: WorkerThread::stop
-pub(super) struct WorkerThread {
+pub(super) struct WorkerThread<Command> {
     commands: Mutex<Option<Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl WorkerThread {
+impl<Command> WorkerThread<Command> {
     pub(super) fn new(commands: Sender<Command>, thread: JoinHandle<()>) -> Self {
         Self {
             commands: Mutex::new(Some(commands)),
@@ -45,7 +43,7 @@ impl WorkerThread {
     }
 }
 
-impl Drop for WorkerThread {
+impl<Command> Drop for WorkerThread<Command> {
     fn drop(&mut self) {
         self.stop();
     }

@@ -18,6 +18,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 const CHAT: Route = ("POST", "/v1/chat/completions");
 const LEGACY: Route = ("POST", "/v1/completions");
 const UI_CHAT: Route = ("POST", "/ui/chat/completions");
+const EMBEDDINGS: Route = ("POST", "/v1/embeddings");
 
 /// Chat messages of every role, each holding the canary.
 fn messages(text: &str) -> Value {
@@ -127,6 +128,33 @@ pub async fn generation(probe: &Probe, key: &str, text: &str) {
             let payloads = sse_payloads(response).await;
             assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
         }
+    }
+}
+
+/// Embeddings of the canary, in every form of input, and refusals of it (too long, a wrong
+/// type); no answer may repeat it.
+pub async fn embeddings(probe: &Probe, key: &str, text: &str) {
+    let token = &probe.token;
+    for body in [
+        json!({ "input": text, "user": text }),
+        json!({ "input": [text, token], "encoding_format": "base64", "user": token }),
+        json!({ "input": [[1, 2, 3], [4, 5]], "user": text }),
+    ] {
+        let response = expect(probe.api(EMBEDDINGS, key).json(&body), 200).await;
+        let answer: Value = response.json().await.expect("JSON");
+        assert_eq!(answer["object"], "list", "{answer:.200}");
+    }
+    for body in [
+        json!({ "input": ["short", format!("{text} ").repeat(400)] }),
+        json!({ "input": [text, 1] }),
+        json!({ "input": text, "encoding_format": text }),
+    ] {
+        let refused = expect(probe.api(EMBEDDINGS, key).json(&body), 400).await;
+        let said = refused.text().await.unwrap_or_default();
+        assert!(
+            !said.contains(token.as_str()),
+            "an embeddings refusal echoes the input"
+        );
     }
 }
 

@@ -31,6 +31,10 @@ pub const KNOWN: &[(Route, &str)] = &[
         "the same conversation; 400; a canary x-api-key alone (401)",
     ),
     (
+        ("POST", "/v1/embeddings"),
+        "input as a string, strings and token ids, user, base64; too long and wrong type (400)",
+    ),
+    (
         ("POST", "/ui/chat/completions"),
         "a real session and its CSRF token; a wrong token (403)",
     ),

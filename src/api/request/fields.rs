@@ -1,5 +1,5 @@
 //! What an endpoint does with each top-level request field: the lists beside the request types
-//! ([`super::chat::FIELDS`], [`super::completion::FIELDS`]) are the one source of
+//! (`ChatFields`, `CompletionFields`, `EmbeddingFields`: their `FIELDS`) are the one source of
 //! `docs/compatibility.md` (a test below compares the two) and of the `x-sotto-ignored-params`
 //! response header, which names the accepted fields that changed nothing.
 
@@ -105,7 +105,7 @@ impl<'de> Visitor<'de> for KeysVisitor {
 mod tests {
     use super::*;
     use crate::api::messages::{CountTokensRequest, MessagesRequest};
-    use crate::api::request::{ChatFields, CompletionFields, GenerationBody};
+    use crate::api::request::{ChatFields, CompletionFields, EmbeddingFields, GenerationBody};
     use crate::api::responses::ResponsesBody;
 
     const DOC: &str = include_str!("../../../docs/compatibility.md");
@@ -141,6 +141,7 @@ mod tests {
         for (endpoint, fields) in [
             ("POST /v1/chat/completions", ChatFields::FIELDS),
             ("POST /v1/completions", CompletionFields::FIELDS),
+            ("POST /v1/embeddings", EmbeddingFields::FIELDS),
             ("POST /v1/messages", MessagesRequest::FIELDS),
             ("POST /v1/messages/count_tokens", CountTokensRequest::FIELDS),
             ("POST /v1/responses", ResponsesBody::FIELDS),
@@ -222,10 +223,10 @@ mod tests {
         }
     }
 
-    /// A request read as one type (Anthropic's Messages, OpenAI's Responses): every field it
+    /// A request read as one type (Anthropic's Messages, OpenAI's Responses, embeddings): every field it
     /// reads is listed, and every listed field it acts on is read.
     fn check_single_type(endpoint: &str, read: &[&str], listed: &[Field]) {
-        assert!(read.len() > 5, "{endpoint}: {read:?}");
+        assert!(read.len() > 3, "{endpoint}: {read:?}");
         for name in read {
             assert!(
                 listed.iter().any(|(field, _)| field == name),
@@ -254,6 +255,11 @@ mod tests {
             "responses",
             struct_fields::<ResponsesBody>(),
             ResponsesBody::FIELDS,
+        );
+        check_single_type(
+            "embeddings",
+            struct_fields::<EmbeddingFields>(),
+            EmbeddingFields::FIELDS,
         );
     }
 

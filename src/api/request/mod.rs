@@ -1,5 +1,5 @@
-//! The request bodies of `/v1/chat/completions` and `/v1/completions`, and their validation
-//! into engine settings. Each check names the field it rejects.
+//! The request bodies of `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings`, and
+//! their validation into engine settings. Each check names the field it rejects.
 //!
 //! A body is read twice: once as the fields both endpoints share ([`GenerationBody`]), once as
 //! its endpoint's own ([`ChatFields`], [`CompletionFields`]). Each endpoint's type also lists the
@@ -7,6 +7,7 @@
 
 mod chat;
 mod completion;
+mod embedding;
 mod fields;
 mod tools;
 
@@ -15,6 +16,7 @@ pub use chat::{
     ReasoningFormat, Role,
 };
 pub use completion::{CompletionFields, Prompt};
+pub use embedding::{EmbeddingFields, EncodingFormat, InputItem};
 pub use fields::{Documented, Field, IgnoredParams, Support, IGNORED_PARAMS_HEADER};
 pub use tools::{
     tool_set, FunctionDef, NamedFunction, ToolChoice, ToolChoiceField, ToolDef, ToolSet,

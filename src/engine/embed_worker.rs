@@ -1,0 +1,295 @@
+//! The embeddings thread: owns one model's embeddings context (a llama.cpp context is not
+//! `Send`), decodes the inputs [`EmbedQueue`] plans, several as separate sequences per decode,
+//! and answers each request once all its inputs are pooled and normalised.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use super::admission::CallerPermit;
+use super::cache::CacheOwner;
+use super::embed_queue::EmbedQueue;
+
+/// Most sequences one decode takes (llama.cpp allows 256).
+pub(super) const MAX_SEQS: u32 = 64;
+/// Most tokens one decode takes, unless one input alone is longer: about a second of work on
+/// two cores, the longest another caller's request waits for its turn.
+pub(super) const DECODE_TOKENS: usize = 512;
+
+/// What a request gets back: one unit vector per input, or why the engine failed.
+pub type EmbedReply = Result<Vec<Vec<f32>>, String>;
+
+/// One request: its inputs, already tokenized and checked against the context size.
+pub(super) struct EmbedJob {
+    pub owner: Option<CacheOwner>,
+    pub inputs: Vec<Vec<LlamaToken>>,
+    pub reply: oneshot::Sender<EmbedReply>,
+    pub _admission: OwnedSemaphorePermit,
+    pub _caller: CallerPermit,
+}
+
+impl EmbedJob {
+    /// Gives the request's places (queue, caller) back, then answers: a client sending its
+    /// next request the moment it has this one's answer must find them free.
+    fn answer(self, reply: EmbedReply) {
+        let EmbedJob {
+            reply: sender,
+            _admission,
+            _caller,
+            ..
+        } = self;
+        drop((_admission, _caller));
+        let _ = sender.send(reply);
+    }
+}
+
+/// How the context is made.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ContextShape {
+    /// Tokens of context: the longest input, and the most one decode can hold.
+    pub tokens: u32,
+    pub pooling: LlamaPoolingType,
+    pub threads: u32,
+}
+
+pub(super) fn run(
+    model: &LlamaModel,
+    shape: ContextShape,
+    jobs: Receiver<EmbedJob>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let mut context = match create_context(model, shape) {
+        Ok(context) => context,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    tracing::info!(
+        context = shape.tokens,
+        pooling = ?shape.pooling,
+        threads = shape.threads,
+        "embeddings context ready"
+    );
+    if ready.send(Ok(())).is_err() {
+        return;
+    }
+    let mut worker = Worker {
+        queue: EmbedQueue::default(),
+        running: HashMap::new(),
+        next_id: 0,
+        batch: LlamaBatch::new(shape.tokens as usize, 1),
+        capacity: shape.tokens as usize,
+    };
+    worker.run(&mut context, &jobs);
+}
+
+fn create_context(model: &LlamaModel, shape: ContextShape) -> Result<LlamaContext<'_>, String> {
+    let backend = super::backend().map_err(|e| e.to_string())?;
+    let threads = i32::try_from(shape.threads).unwrap_or(i32::MAX);
+    // One physical batch as large as the context: llama.cpp pools each sequence over one
+    // micro-batch, so a sequence must never be split between two.
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(shape.tokens))
+        .with_n_batch(shape.tokens)
+        .with_n_ubatch(shape.tokens)
+        .with_n_seq_max(MAX_SEQS)
+        .with_kv_unified(true)
+        .with_embeddings(true)
+        .with_pooling_type(shape.pooling)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    model
+        .new_context(backend, params)
+        .map_err(|e| format!("creating the embeddings context: {e}"))
+}
+
+/// A request being worked on: its inputs, and the vectors computed so far.
+struct Running {
+    job: EmbedJob,
+    vectors: Vec<Option<Vec<f32>>>,
+    left: usize,
+}
+
+struct Worker {
+    queue: EmbedQueue,
+    running: HashMap<u64, Running>,
+    next_id: u64,
+    batch: LlamaBatch<'static>,
+    capacity: usize,
+}
+
+impl Worker {
+    fn run(&mut self, context: &mut LlamaContext, jobs: &Receiver<EmbedJob>) {
+        loop {
+            if self.queue.is_empty() {
+                match jobs.recv() {
+                    Ok(job) => self.accept(job),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match jobs.try_recv() {
+                    Ok(job) => self.accept(job),
+                    Err(TryRecvError::Empty) => break,
+                    // Stopped: what still runs has no reader any more.
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            self.drop_cancelled();
+            self.step(context);
+        }
+    }
+
+    fn accept(&mut self, job: EmbedJob) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let lengths = job.inputs.iter().map(Vec::len).collect();
+        self.queue.push(job.owner, id, lengths);
+        let count = job.inputs.len();
+        self.running.insert(
+            id,
+            Running {
+                job,
+                vectors: vec![None; count],
+                left: count,
+            },
+        );
+    }
+
+    /// A client that went away loses its place.
+    fn drop_cancelled(&mut self) {
+        let gone: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, running)| running.job.reply.is_closed())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            self.running.remove(&id);
+            self.queue.remove(id);
+        }
+    }
+
+    /// One decode of the planned inputs, each its own sequence; then answers the requests
+    /// it completed.
+    fn step(&mut self, context: &mut LlamaContext) {
+        let planned = self
+            .queue
+            .plan(DECODE_TOKENS.min(self.capacity), MAX_SEQS as usize);
+        if planned.is_empty() {
+            return;
+        }
+        self.batch.clear();
+        for (seq, &(id, index)) in planned.iter().enumerate() {
+            let Some(tokens) = self.running.get(&id).map(|r| &r.job.inputs[index]) else {
+                continue;
+            };
+            let seq = i32::try_from(seq).unwrap_or(i32::MAX);
+            for (position, &token) in tokens.iter().enumerate() {
+                let position = i32::try_from(position).unwrap_or(i32::MAX);
+                // Pooling reads every token's output.
+                if self.batch.add(token, position, &[seq], true).is_err() {
+                    // Cannot happen: the plan fits the batch. Fail rather than pool a part.
+                    self.fail(&planned, "an input did not fit the batch");
+                    return;
+                }
+            }
+        }
+        tracing::trace!(
+            sequences = planned.len(),
+            tokens = self.batch.n_tokens(),
+            "embeddings decode"
+        );
+        let decoded = context.decode(&mut self.batch);
+        if let Err(error) = decoded {
+            tracing::error!(%error, "embeddings decode failed");
+            context.clear_kv_cache();
+            self.fail(&planned, "the engine could not decode this batch");
+            return;
+        }
+        for (seq, &(id, index)) in planned.iter().enumerate() {
+            let seq = i32::try_from(seq).unwrap_or(i32::MAX);
+            let vector = context.embeddings_seq_ith(seq).map(normalised);
+            let Some(running) = self.running.get_mut(&id) else {
+                continue;
+            };
+            match vector {
+                Ok(vector) => {
+                    running.vectors[index] = Some(vector);
+                    running.left -= 1;
+                    // Done with these tokens; a large request need not hold them all.
+                    running.job.inputs[index] = Vec::new();
+                }
+                Err(_) => self.fail(&[(id, index)], "the context returned no embedding"),
+            }
+        }
+        // Every sequence's cells, for the next decode.
+        context.clear_kv_cache();
+        self.answer_finished();
+    }
+
+    fn answer_finished(&mut self) {
+        let finished: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, running)| running.left == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in finished {
+            self.queue.remove(id);
+            if let Some(running) = self.running.remove(&id) {
+                let vectors = running.vectors.into_iter().flatten().collect();
+                running.job.answer(Ok(vectors));
+            }
+        }
+    }
+
+    fn fail(&mut self, planned: &[(u64, usize)], reason: &str) {
+        for &(id, _) in planned {
+            self.queue.remove(id);
+            if let Some(running) = self.running.remove(&id) {
+                running.job.answer(Err(reason.to_owned()));
+            }
+        }
+    }
+}
+
+/// The vector scaled to length 1 (OpenAI's embeddings are unit vectors, so a dot product is
+/// their cosine similarity). A zero vector stays zero.
+fn normalised(vector: &[f32]) -> Vec<f32> {
+    let norm = vector
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return vector.to_vec();
+    }
+    vector
+        .iter()
+        .map(|&x| (f64::from(x) / norm) as f32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalised;
+
+    #[test]
+    fn vectors_come_out_unit_length() {
+        let unit = normalised(&[3.0, 4.0]);
+        assert_eq!(unit, [0.6, 0.8]);
+        assert_eq!(normalised(&[0.0, 0.0]), [0.0, 0.0]);
+        let long: Vec<f32> = (0..576).map(|i| (i as f32).sin() * 30.0).collect();
+        let norm: f32 = normalised(&long).iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    }
+}
