@@ -158,6 +158,12 @@ impl ResponsesBody {
                 "This server produces none of the extra outputs `include` asks for (encrypted reasoning, logprobs, tool results); send `include: []` or leave it out.",
             ));
         }
+        if set(&self.top_logprobs, Value::from(0)) {
+            return Err(ApiError::unsupported(
+                "top_logprobs",
+                "Logprobs are not made on /v1/responses yet; /v1/chat/completions has them (`logprobs`, `top_logprobs`).",
+            ));
+        }
         if set(&self.truncation, Value::from("disabled")) {
             return Err(ApiError::unsupported(
                 "truncation",
@@ -191,8 +197,9 @@ impl ResponsesBody {
             stream_options: None,
             n: None,
             _user: IgnoredAny,
+            // Refused by `check` unless 0, which asks for nothing.
             logprobs: None,
-            top_logprobs: self.top_logprobs.clone(),
+            top_logprobs: None,
         }
         .settings()
     }
