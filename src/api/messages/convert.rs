@@ -32,7 +32,7 @@ pub fn messages(system: Option<&System>, input: &[InputMessage]) -> ApiResult<Ve
     let mut out = Vec::with_capacity(input.len() + 1);
     match system {
         None => {}
-        Some(System::Text(text)) => out.push(text_message(Role::System, text.clone())),
+        Some(System::Text(text)) => out.push(Message::text(Role::System, text.clone())),
         Some(System::Blocks(blocks)) => {
             if let Some(at) = blocks.iter().position(|b| b.kind != "text") {
                 return Err(ApiError::unsupported(
@@ -43,7 +43,7 @@ pub fn messages(system: Option<&System>, input: &[InputMessage]) -> ApiResult<Ve
             if let Some(at) = blocks.iter().position(|b| b.text.is_none()) {
                 return Err(ApiError::missing(&format!("system[{at}].text")));
             }
-            out.push(message(
+            out.push(Message::new(
                 Role::System,
                 Some(Content::Parts(text_parts(blocks))),
             ));
@@ -51,7 +51,7 @@ pub fn messages(system: Option<&System>, input: &[InputMessage]) -> ApiResult<Ve
     }
     for (index, turn) in input.iter().enumerate() {
         match &turn.content {
-            InputContent::Text(text) => out.push(text_message(role_of(turn.role), text.clone())),
+            InputContent::Text(text) => out.push(Message::text(role_of(turn.role), text.clone())),
             InputContent::Blocks(blocks) if blocks.is_empty() => {
                 return Err(ApiError::invalid_value(
                     format!("messages[{index}].content"),
@@ -77,7 +77,7 @@ fn user_turn(index: usize, blocks: &[Block], out: &mut Vec<Message>) -> ApiResul
             "text" => parts.push(text_part(block, &param("text"))?),
             "tool_result" => {
                 if !parts.is_empty() {
-                    out.push(message(
+                    out.push(Message::new(
                         Role::User,
                         Some(Content::Parts(parts.split_off(0))),
                     ));
@@ -105,7 +105,7 @@ fn user_turn(index: usize, blocks: &[Block], out: &mut Vec<Message>) -> ApiResul
                 }
                 out.push(Message {
                     tool_call_id: Some(id),
-                    ..text_message(Role::Tool, text)
+                    ..Message::text(Role::Tool, text)
                 });
             }
             "tool_use" | "thinking" | "redacted_thinking" => {
@@ -118,7 +118,7 @@ fn user_turn(index: usize, blocks: &[Block], out: &mut Vec<Message>) -> ApiResul
         }
     }
     if !parts.is_empty() {
-        out.push(message(Role::User, Some(Content::Parts(parts))));
+        out.push(Message::new(Role::User, Some(Content::Parts(parts))));
     }
     Ok(())
 }
@@ -172,7 +172,7 @@ fn assistant_turn(index: usize, blocks: &[Block]) -> ApiResult<Message> {
     }
     Ok(Message {
         tool_calls: (!calls.is_empty()).then_some(calls),
-        ..message(Role::Assistant, Some(Content::Parts(parts)))
+        ..Message::new(Role::Assistant, Some(Content::Parts(parts)))
     })
 }
 
@@ -248,20 +248,6 @@ fn role_of(role: InputRole) -> Role {
         InputRole::User => Role::User,
         InputRole::Assistant => Role::Assistant,
     }
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        tool_calls: None,
-        tool_call_id: None,
-        name: None,
-    }
-}
-
-fn text_message(role: Role, text: String) -> Message {
-    message(role, Some(Content::Text(text)))
 }
 
 fn text_part(block: &Block, param: &str) -> ApiResult<ContentPart> {

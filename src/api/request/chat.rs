@@ -102,6 +102,23 @@ pub struct Message {
     pub name: Option<String>,
 }
 
+impl Message {
+    /// A message with no calls, as the Responses and Messages translations build them.
+    pub fn new(role: Role, content: Option<Content>) -> Self {
+        Self {
+            role,
+            content,
+            tool_calls: None,
+            tool_call_id: None,
+            name: None,
+        }
+    }
+
+    pub fn text(role: Role, text: String) -> Self {
+        Self::new(role, Some(Content::Text(text)))
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

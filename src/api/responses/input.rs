@@ -116,7 +116,7 @@ pub fn messages(
     let mut messages = Vec::with_capacity(items.len() + 1);
     let mut origins = Origins::default();
     if let Some(text) = instructions {
-        messages.push(message(Role::System, Some(Content::Text(text))));
+        messages.push(Message::new(Role::System, Some(Content::Text(text))));
         origins.0.push(Origin::Instructions);
     }
     for (index, item) in items.into_iter().enumerate() {
@@ -135,7 +135,7 @@ pub fn messages(
                     ItemRole::Developer => Role::Developer,
                 };
                 let content = item.content.ok_or_else(|| ApiError::missing(&param("content")))?;
-                messages.push(message(role, Some(chat_content(content))));
+                messages.push(Message::new(role, Some(chat_content(content))));
                 origins.0.push(Origin::Item {
                     index,
                     calls: Vec::new(),
@@ -161,7 +161,7 @@ pub fn messages(
                         calls.push(index);
                     }
                     _ => {
-                        let mut turn = message(Role::Assistant, None);
+                        let mut turn = Message::new(Role::Assistant, None);
                         turn.tool_calls = Some(vec![call]);
                         messages.push(turn);
                         origins.0.push(Origin::Item {
@@ -173,7 +173,7 @@ pub fn messages(
             }
             "function_call_output" => {
                 let output = item.output.ok_or_else(|| ApiError::missing(&param("output")))?;
-                let mut result = message(Role::Tool, Some(chat_content(output)));
+                let mut result = Message::new(Role::Tool, Some(chat_content(output)));
                 result.tool_call_id =
                     Some(item.call_id.ok_or_else(|| ApiError::missing(&param("call_id")))?);
                 messages.push(result);
@@ -203,16 +203,6 @@ pub fn messages(
         ));
     }
     Ok((messages, origins))
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        tool_calls: None,
-        tool_call_id: None,
-        name: None,
-    }
 }
 
 /// Text parts become chat's text parts, checked and joined by chat's code; any other part
