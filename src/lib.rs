@@ -5,6 +5,8 @@
 //! configuration, the administration commands and the logger `main.rs` needs, and the
 //! [`testing`] surface the integration tests use.
 
+#![forbid(unsafe_code)]
+
 mod accounts;
 mod api;
 mod auth;

@@ -170,6 +170,22 @@ fn the_library_exports_only_what_the_binary_and_tests_use() {
     );
 }
 
+/// The manifest only denies unsafe code, so the test harness can make its one `atexit` call;
+/// the crates that ship forbid it, which no `allow` inside them can undo.
+#[test]
+fn the_shipped_crates_forbid_unsafe_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for crate_root in ["src/lib.rs", "src/main.rs", "bench/src/main.rs"] {
+        let source = std::fs::read_to_string(root.join(crate_root)).expect("a crate root");
+        assert!(
+            code(&source)
+                .lines()
+                .any(|line| line.trim() == "#![forbid(unsafe_code)]"),
+            "{crate_root} does not forbid unsafe code"
+        );
+    }
+}
+
 #[test]
 fn the_checker_sees_grouped_imports_and_cycles() {
     let found = referenced(

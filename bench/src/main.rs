@@ -1,6 +1,8 @@
 //! `sotto-bench`: streaming chat load against sotto and llama.cpp's llama-server, side by side.
 //! `sotto-bench --help` says what it measures and how.
 
+#![forbid(unsafe_code)]
+
 mod chart;
 mod cli;
 mod conversation;

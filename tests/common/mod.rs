@@ -226,12 +226,14 @@ pub async fn spawn_app_with_clock(
 }
 
 /// One server per test binary, shared by the tests that need no special configuration. It
-/// runs on its own thread and runtime so it outlives each test's runtime.
+/// runs on its own thread and runtime so it outlives each test's runtime, and stops when the
+/// process exits (see [`stop_shared_app_at_exit`]).
 pub async fn shared_app() -> &'static TestApp {
     static APP: tokio::sync::OnceCell<TestApp> = tokio::sync::OnceCell::const_new();
     APP.get_or_init(|| async {
         let (address_tx, address_rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async move {
                 let models = models_dir();
@@ -241,15 +243,62 @@ pub async fn shared_app() -> &'static TestApp {
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 let base = format!("http://{}", listener.local_addr().expect("address"));
                 let _ = address_tx.send((base, models, data));
-                sotto::serve(config, listener, std::future::pending())
-                    .await
-                    .expect("server runs");
+                sotto::serve(config, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server runs");
             });
         });
         let (base, models, data) = address_rx.await.expect("server started");
-        started(base, models, data, None, true).await
+        let app = started(base, models, data, None, true).await;
+        stop_shared_app_at_exit(shutdown, thread);
+        app
     })
     .await
+}
+
+/// The shared app's shutdown signal and thread, taken by [`stop_shared_app`] at exit.
+type SharedServer = (oneshot::Sender<()>, std::thread::JoinHandle<()>);
+static SHARED_SERVER: std::sync::Mutex<Option<SharedServer>> = std::sync::Mutex::new(None);
+
+/// A static is never dropped, so without this the shared app's engine could still be decoding
+/// when `exit` runs llama.cpp's static destructors, and the process crashed after every test
+/// had passed (SIGSEGV in `ggml_graph_plan`, seen in CI). Exit handlers run in the reverse
+/// order of their registration: registered once the model is loaded, after llama.cpp
+/// registered its own, this one runs first.
+#[allow(unsafe_code)]
+fn stop_shared_app_at_exit(shutdown: oneshot::Sender<()>, thread: std::thread::JoinHandle<()>) {
+    extern "C" {
+        fn atexit(handler: extern "C" fn()) -> std::ffi::c_int;
+    }
+    *SHARED_SERVER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((shutdown, thread));
+    // SAFETY: `atexit` only keeps the address of a function that lives as long as the process.
+    let registered = unsafe { atexit(stop_shared_app) };
+    assert_eq!(registered, 0, "atexit refused the shared app's stop");
+}
+
+/// Stops the shared server and waits for its engines to be freed, at most a minute (its
+/// clients are gone by now, so the graceful shutdown has nothing to wait for). Sleeps rather
+/// than parks: this thread's thread-locals are already destroyed when exit handlers run.
+extern "C" fn stop_shared_app() {
+    let server = SHARED_SERVER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some((shutdown, thread)) = server else {
+        return;
+    };
+    let _ = shutdown.send(());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    }
 }
 
 /// Removes `paths` once this test process has ended, however it ends: the shared app lives in
