@@ -1,6 +1,6 @@
 //! Accounts, sessions and API keys, through the real server.
 
-mod common;
+use crate::common;
 
 use common::{
     account, client, login, session_cookie, signup, spawn_app, uuid_like, TestApp, PASSWORD,

@@ -8,7 +8,7 @@
 //! prints "N passed, 0 failed" when all pass. `make test` installs what they need: .venv and
 //! .venv-instructor (`make venv`) and tests/e2e/node_modules (`make browser-deps`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

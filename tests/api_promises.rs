@@ -2,7 +2,7 @@
 //! server answers: the forms of `prompt`, the `developer` role, the `user` field, the
 //! sampling defaults, the stop limit, `--max-body` and the numbers in a context error.
 
-mod common;
+use crate::common;
 
 use common::{greedy_chat, message_text, shared_app, spawn_app, MODEL};
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! Needs `/usr/bin/chromium` and `tests/e2e/node_modules`; `make test` installs both. Without
 //! them this test fails (it does not skip): a green run must mean the browser tests ran.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The OpenAI-compatible endpoints, answered by the real default model over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{greedy_chat, message_text, shared_app, spawn_app, stream_pieces, MODEL};
 use serde_json::{json, Value};

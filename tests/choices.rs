@@ -1,7 +1,7 @@
 //! `n` choices per request: decoded side by side from one prefill of the prompt, whose KV cells
 //! are copied to the other choices' slots.
 
-mod common;
+use crate::common;
 
 use common::{greedy_chat, shared_app, spawn_app, MODEL};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The command line documents every serve flag with its environment variable, and the
 //! variables do what their flags do.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

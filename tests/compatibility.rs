@@ -5,10 +5,8 @@
 //! (That the tables match the request types' own lists is a unit test in
 //! `src/api/request/fields.rs`.)
 
-mod common;
-#[path = "privacy/routes.rs"]
-#[allow(dead_code)]
-mod routes;
+use crate::common;
+use crate::privacy::routes;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Attacks on the transport a security review replayed against the real server: slow and
 //! idle connections, DNS rebinding, cross-site API calls, the bearer scheme.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

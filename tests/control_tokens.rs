@@ -1,7 +1,7 @@
 //! Message content is text: control tokens spelt inside it never become control tokens, and a
 //! long conversation tokenizes in linear time. Answered by the real default model over HTTP.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

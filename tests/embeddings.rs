@@ -2,7 +2,7 @@
 //! clients read, vectors that mean something, every form of input, the limits, and callers
 //! sharing the embeddings context fairly.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

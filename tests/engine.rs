@@ -2,7 +2,7 @@
 //! frees its slot, short prompts are prefilled first, a full queue answers 429, one caller
 //! cannot crowd out another, and a loading model answers 503.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

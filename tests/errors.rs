@@ -1,7 +1,7 @@
 //! Every error is OpenAI-shaped, has the right status, names the field and never echoes what
 //! the client sent.
 
-mod common;
+use crate::common;
 
 use common::{greedy_chat, shared_app, MODEL};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Serve flags whose effect shows only from outside the process, and `sotto healthcheck`:
 //! the real binary, started with the flag, observed over HTTP and in what it prints.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

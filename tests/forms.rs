@@ -2,7 +2,7 @@
 //! cross-site post and does nothing, and `/ui/chat/completions` takes its session's cookie and
 //! anti-CSRF token, never an API key, and caches per session.
 
-mod common;
+use crate::common;
 
 use common::{
     chat_with, client, create_key_for, login_json, new_user_key, session_cookie, signup, spawn_app,

@@ -2,7 +2,7 @@
 //! every error the server answers (404, 405, 413, 415, 421, an OpenAI error), a stream and an
 //! asset.
 
-mod common;
+use crate::common;
 
 use common::{client, greedy_chat, shared_app, spawn_app};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Logging in: what a failure looks like, the login throttle's two limits, the password's
 //! length limits, and how long a session lasts (on an injected clock).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! `logprobs` and `top_logprobs`: OpenAI's shapes for chat and legacy completions, whole and
 //! streamed, with values that are log-probabilities of the model's own distribution.
 
-mod common;
+use crate::common;
 
 use common::{greedy_chat, shared_app, MODEL};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! What reaches the server's own output: nothing of llama.cpp's logging, even at
 //! `RUST_LOG=trace`, and a panic's location but never its message.
 
-mod common;
+use crate::common;
 
 use common::process::ServerProcess;
 
@@ -34,7 +34,7 @@ fn a_panic_logs_its_location_not_its_message() {
     let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "panic_hook_child",
+            "logs::panic_hook_child",
             "--nocapture",
             "--test-threads",
             "1",

@@ -3,7 +3,7 @@
 //! `x-api-key`, and errors in Anthropic's shape from every layer of the route. (The official
 //! SDK's round trip is in tests/agent_clients.rs.)
 
-mod common;
+use crate::common;
 
 use common::{client, shared_app, TestApp, MODEL};
 use futures::StreamExt;

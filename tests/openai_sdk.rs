@@ -1,6 +1,6 @@
 //! The official OpenAI Python SDK, pointed at a real server with `base_url`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -10,15 +10,16 @@
 mod accounts;
 #[path = "privacy/api.rs"]
 mod api;
-mod common;
+use crate::common;
 #[path = "privacy/messages.rs"]
 mod messages;
 #[path = "privacy/probe.rs"]
 mod probe;
 #[path = "privacy/responses.rs"]
 mod responses;
+// The router's routes, which compatibility.rs reads too.
 #[path = "privacy/routes.rs"]
-mod routes;
+pub(crate) mod routes;
 #[path = "privacy/search.rs"]
 mod search;
 

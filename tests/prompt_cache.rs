@@ -1,7 +1,7 @@
 //! The prompt cache: a conversation's next turn re-uses its prefix, for the same caller only,
 //! gives the same output as without the cache, and is dropped when the caller's key goes.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

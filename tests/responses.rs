@@ -4,7 +4,7 @@
 //! Then the clients that use it by default: the official OpenAI Python SDK, the OpenAI Agents
 //! SDK and pydantic-ai's Responses model (scripts in tests/sdk/).
 
-mod common;
+use crate::common;
 
 use common::clients::{main_python, run_client};
 use common::{shared_app, sse_events, MODEL};

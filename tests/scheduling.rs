@@ -1,7 +1,7 @@
 //! Who runs next: a freed slot goes to the caller holding the fewest, so one caller cannot
 //! crowd out another.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! `/health` and the database files give away. (Transport attacks: `connections.rs`; forms and
 //! the chat page's route: `forms.rs`.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! not, a full round trip, `parallel_tool_calls`, a template's own call format, reasoning apart
 //! from the answer, and every misuse named in an error.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -45,11 +45,15 @@ pub fn models_dir() -> tempfile::TempDir {
 }
 
 /// Small contexts keep each test server's KV cache small; the data directory is the test's.
-/// The defaults come from the flags' declarations alone: `with_models_dir` reads no `SOTTO_*`
-/// variable of the developer's environment.
+/// One engine thread each: two tests run at once, and llama.cpp's threads spin while they
+/// wait for each other, so two servers of two threads each on two cores slowed each other's
+/// decode steps from milliseconds to seconds (a 24-token reply passed the privacy test's 60 s
+/// timeout). The defaults come from the flags' declarations alone: `with_models_dir` reads no
+/// `SOTTO_*` variable of the developer's environment.
 pub fn test_config(models_dir: &Path, data_dir: &Path) -> ServeConfig {
     let mut config = ServeConfig::with_models_dir(models_dir);
     config.ctx_size = 1024;
+    config.threads = Some(1);
     config.data_dir = data_dir.to_owned();
     config
 }

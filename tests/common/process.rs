@@ -109,6 +109,9 @@ impl ServerProcess {
                 "1024",
                 "--parallel",
                 "2",
+                // See `test_config`.
+                "--threads",
+                "1",
             ])
             .args(args)
             .arg("--models-dir")
