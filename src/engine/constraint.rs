@@ -15,6 +15,7 @@ use llguidance::api::{ParserLimits, TopLevelGrammar};
 use llguidance::{Matcher, ParserFactory};
 use serde_json::{Map, Value};
 
+use super::spacing::Shapes;
 use super::Engine;
 
 /// Largest grammar accepted, as serialized JSON (schemas) or text (Lark). Real schemas are far
@@ -42,6 +43,8 @@ pub enum GrammarSpec {
 pub struct Grammar {
     /// A matcher at the grammar's start; each sequence deep-clones it.
     start: Arc<Matcher>,
+    /// The vocabulary's whitespace, for the bound on it (`spacing.rs`).
+    shapes: Arc<Shapes>,
 }
 
 impl std::fmt::Debug for Grammar {
@@ -55,6 +58,10 @@ impl Grammar {
     /// A fresh matcher for one sequence.
     pub(super) fn matcher(&self) -> Matcher {
         self.start.deep_clone()
+    }
+
+    pub(super) fn shapes(&self) -> Arc<Shapes> {
+        Arc::clone(&self.shapes)
     }
 }
 
@@ -84,7 +91,13 @@ pub struct Constraint {
 
 /// The compiler of one model, built on first use: the token trie walks the whole vocabulary
 /// (hundreds of milliseconds), so servers that never constrain a reply never pay for it.
-pub(super) type Compiler = OnceLock<Result<ParserFactory, String>>;
+pub(super) type Compiler = OnceLock<Result<Vocabulary, String>>;
+
+/// What compiling needs of one model's vocabulary.
+pub(super) struct Vocabulary {
+    factory: ParserFactory,
+    shapes: Arc<Shapes>,
+}
 
 impl Engine {
     /// Compiles `spec` for this model. Blocking (milliseconds for real schemas, bounded for
@@ -97,8 +110,8 @@ impl Engine {
             .name("sotto-grammar".into())
             .stack_size(COMPILE_STACK)
             .spawn(move || {
-                let factory = factory(&compiler, &model)?;
-                let matcher = Matcher::new(factory.create_parser(grammar));
+                let vocabulary = vocabulary(&compiler, &model)?;
+                let matcher = Matcher::new(vocabulary.factory.create_parser(grammar));
                 // Some grammars compile yet cannot produce a first mask (a `$ref` cycle that
                 // never reaches a value): found here, they are refused instead of failing
                 // mid-generation.
@@ -106,25 +119,27 @@ impl Engine {
                 if let Err(error) = first.compute_mask() {
                     return Err(classify(&error.to_string()));
                 }
-                Ok::<_, GrammarError>(matcher)
+                Ok::<_, GrammarError>((matcher, Arc::clone(&vocabulary.shapes)))
             })
             .map_err(|_| GrammarError::TooComplex)?
             .join()
             .map_err(|_| GrammarError::Invalid)??;
-        match compiled.get_error() {
+        let (matcher, shapes) = compiled;
+        match matcher.get_error() {
             // The message may quote the schema: only its classification leaves this function.
             Some(message) => Err(classify(&message)),
             None => Ok(Grammar {
-                start: Arc::new(compiled),
+                start: Arc::new(matcher),
+                shapes,
             }),
         }
     }
 }
 
-fn factory<'a>(
+fn vocabulary<'a>(
     compiler: &'a Compiler,
     model: &LlamaModel,
-) -> Result<&'a ParserFactory, GrammarError> {
+) -> Result<&'a Vocabulary, GrammarError> {
     compiler
         .get_or_init(|| {
             let tok_env = LlamaSampler::llguidance_tok_env(model);
@@ -133,7 +148,8 @@ fn factory<'a>(
             // may reach a log.
             factory.quiet();
             *factory.limits_mut() = limits();
-            Ok(factory)
+            let shapes = Arc::new(Shapes::of(tok_env.tok_trie()));
+            Ok(Vocabulary { factory, shapes })
         })
         .as_ref()
         .map_err(|error| {
@@ -176,10 +192,8 @@ fn top_level(spec: &GrammarSpec) -> Result<TopLevelGrammar, GrammarError> {
 
 /// Sets llguidance's JSON options (`x-guidance`), replacing any the client sent: a client's
 /// `lenient` would turn unenforceable keywords into warnings, and a 200 whose reply does not
-/// validate. Whitespace is fixed to `", "` and `": "`. Free whitespace (as in llama.cpp's
-/// grammars) let the default model finish more documents at temperature 0 (43 of 80 sample
-/// schemas within 256 tokens, against 32), but at temperature 1 it spends tokens on newlines: a
-/// 15-token document ran past 60 tokens in tests/structured_output.rs.
+/// validate. Whitespace is free between tokens, as in llama.cpp's grammars; the engine bounds
+/// its runs (see `spacing.rs`).
 fn with_options(schema: Value) -> Result<Value, GrammarError> {
     let mut object = match schema {
         Value::Object(object) => object,
@@ -189,9 +203,9 @@ fn with_options(schema: Value) -> Result<Value, GrammarError> {
     object.insert(
         "x-guidance".into(),
         serde_json::json!({
-            "whitespace_flexible": false,
-            "item_separator": ", ",
-            "key_separator": ": ",
+            "whitespace_flexible": true,
+            "item_separator": ",",
+            "key_separator": ":",
             "lenient": false,
             "coerce_one_of": false,
         }),

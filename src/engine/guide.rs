@@ -11,6 +11,7 @@ use llguidance::Matcher;
 use toktrie::SimpleVob;
 
 use super::constraint::{Constraint, Grammar};
+use super::spacing::Spacing;
 
 /// Why a constrained sequence cannot go on. Fixed texts: never the grammar or the output.
 pub(super) const BROKEN: &str = "the grammar could not be followed";
@@ -31,6 +32,8 @@ pub(super) enum Guide {
         matcher: Box<Matcher>,
         /// The mask for the next pick, computed ahead while the batch decodes.
         mask: Option<SimpleVob>,
+        /// The bound on whitespace runs the grammar lets through.
+        spacing: Spacing,
     },
 }
 
@@ -58,18 +61,19 @@ impl Guide {
             Some(Constraint { grammar, .. }) => Guide::Active {
                 matcher: Box::new(grammar.matcher()),
                 mask: None,
+                spacing: Spacing::new(grammar.shapes()),
             },
         }
     }
 
     /// Whether a mask is still to be computed for the next pick.
     pub fn needs_mask(&self) -> bool {
-        matches!(self, Guide::Active { mask: None, matcher } if !matcher.is_stopped())
+        matches!(self, Guide::Active { mask: None, matcher, .. } if !matcher.is_stopped())
     }
 
     /// Computes the next pick's mask (off the engine thread: llguidance types are `Send`).
     pub fn prepare_mask(&mut self) {
-        if let Guide::Active { matcher, mask } = self {
+        if let Guide::Active { matcher, mask, .. } = self {
             if mask.is_none() {
                 let started = std::time::Instant::now();
                 *mask = matcher.compute_mask_or_eos().ok();
@@ -87,7 +91,12 @@ impl Guide {
         context: &llama_cpp_2::context::LlamaContext,
         index: i32,
     ) -> Option<LlamaToken> {
-        let Guide::Active { matcher, mask } = self else {
+        let Guide::Active {
+            matcher,
+            mask,
+            spacing,
+        } = self
+        else {
             return Some(sampler.sample(context, index));
         };
         let mask = match mask.take() {
@@ -97,12 +106,23 @@ impl Guide {
         let logits = context.get_logits_ith(index);
         // Only the allowed tokens go through the chain: its truncations and penalties then
         // work on the grammar's choices, and on far fewer candidates.
-        let mut allowed = Vec::with_capacity(mask.num_set().min(logits.len()));
-        mask.iter_set_entries(|id| {
-            if let (Some(&logit), Ok(token)) = (logits.get(id), i32::try_from(id)) {
-                allowed.push(LlamaTokenData::new(LlamaToken(token), logit, 0.0));
-            }
-        });
+        let candidates = |bounded: bool| {
+            let mut allowed = Vec::with_capacity(mask.num_set().min(logits.len()));
+            mask.iter_set_entries(|id| {
+                if bounded && !spacing.allows(id) {
+                    return;
+                }
+                if let (Some(&logit), Ok(token)) = (logits.get(id), i32::try_from(id)) {
+                    allowed.push(LlamaTokenData::new(LlamaToken(token), logit, 0.0));
+                }
+            });
+            allowed
+        };
+        let mut allowed = candidates(true);
+        if allowed.is_empty() {
+            // Only whitespace may follow (a pattern that asks for it): the grammar wins.
+            allowed = candidates(false);
+        }
         if allowed.is_empty() {
             return None;
         }
@@ -118,13 +138,16 @@ impl Guide {
     pub fn advance(&mut self, token: LlamaToken, piece: &[u8]) -> Progress {
         match self {
             Guide::Free => Progress::Going,
-            Guide::Active { matcher, .. } => {
+            Guide::Active {
+                matcher, spacing, ..
+            } => {
                 let Ok(id) = u32::try_from(token.0) else {
                     return Progress::Broken(BROKEN);
                 };
                 if matcher.consume_token(id).is_err() {
                     return Progress::Broken(BROKEN);
                 }
+                spacing.follow(piece);
                 if matcher.is_error() {
                     Progress::Broken(BROKEN)
                 } else if matcher.is_stopped() {
@@ -159,9 +182,12 @@ impl Guide {
                     }
                 }
                 let complete = matcher.is_stopped();
+                let mut spacing = Spacing::new(grammar.shapes());
+                spacing.follow(&after);
                 *self = Guide::Active {
                     matcher: Box::new(matcher),
                     mask: None,
+                    spacing,
                 };
                 if complete {
                     Progress::Complete

@@ -14,6 +14,7 @@ mod kv;
 mod logprobs;
 mod pacing;
 mod sampling;
+mod spacing;
 mod sequence;
 mod specials;
 mod text;
