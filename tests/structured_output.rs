@@ -171,10 +171,12 @@ async fn an_unenforceable_schema_is_refused_naming_its_keyword_not_its_content()
 }
 
 /// Keywords the compiler does not know, enforced through an exact rewrite: a `oneOf` whose
-/// branches cannot both match, and property dependencies. Replies validate against the schema
-/// as sent; a `oneOf` whose branches overlap is still refused.
+/// branches cannot both match, property and schema dependencies, and a `format` JSON Schema
+/// does not define (an annotation). Replies validate against the schema as sent; a `oneOf`
+/// whose branches overlap is still refused.
 #[tokio::test(flavor = "multi_thread")]
-async fn exclusive_one_of_and_property_dependencies_are_enforced_overlapping_one_of_refused() {
+async fn exclusive_one_of_dependencies_and_annotation_formats_are_enforced_overlapping_one_of_refused(
+) {
     let app = common::shared_app().await;
     let schema = json!({
         "type": "object",
@@ -187,10 +189,14 @@ async fn exclusive_one_of_and_property_dependencies_are_enforced_overlapping_one
                 { "type": "string", "maxLength": 12 }
             ] },
             "street": { "type": "string", "maxLength": 20 },
-            "city": { "type": "string", "maxLength": 20 }
+            "city": { "type": "string", "maxLength": 20 },
+            "zip": { "type": "integer", "format": "int32", "minimum": 10000, "maximum": 99999 }
         },
         "required": ["pet"],
-        "dependencies": { "street": ["city"] }
+        "dependencies": {
+            "street": ["city"],
+            "city": { "required": ["zip"], "properties": { "zip": { "maximum": 19999 } } }
+        }
     });
     let bodies = (0..8).map(|i| {
         structured(
