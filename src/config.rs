@@ -242,6 +242,11 @@ pub struct ServeConfig {
     /// Seconds a client has to send a request's body.
     #[arg(long, env = "SOTTO_BODY_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_secs: u64,
+
+    /// Seconds open requests get to finish once SIGTERM or Ctrl-C stops the server; streams
+    /// still running then end with an error event.
+    #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 30)]
+    pub drain_secs: u64,
 }
 
 impl FlashAttention {

@@ -139,10 +139,27 @@ async fn serve_on(
         trusted_proxies: config.trusted_proxies.clone(),
     };
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
-    transport::serve(listener, app, limits, shutdown).await;
+    let draining = transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
-    // Open requests have finished. The engines stop before `serve` returns, so the process may
-    // exit at once (see `engine::Engine::stop`).
+    let drain = Duration::from_secs(config.drain_secs);
+    if !draining.closed_within(drain).await {
+        // Stopping the engines ends what they still run: each stream gets its error event,
+        // each waiting request its error, and the connections close.
+        tracing::warn!(
+            seconds = config.drain_secs,
+            "requests still open after the drain time; ending them"
+        );
+        let stopping = Arc::clone(&registry);
+        tokio::task::spawn_blocking(move || stopping.stop()).await?;
+        if !draining.closed_within(FINAL_FLUSH).await {
+            tracing::warn!("connections still open after their requests were ended");
+        }
+    }
+    // The engines stop before `serve` returns, so the process may exit at once (see
+    // `engine::Engine::stop`).
     tokio::task::spawn_blocking(move || registry.stop()).await?;
     Ok(())
 }
+
+/// How long connections get to send the error that ends their request after the drain time.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);

@@ -32,8 +32,13 @@ async fn serve(config: sotto::config::ServeConfig) -> anyhow::Result<()> {
     let address = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // Docker, systemd and Kubernetes stop a process with SIGTERM; a terminal with Ctrl-C.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
         tracing::info!("shutting down");
     };
     sotto::serve(config, listener, shutdown).await

@@ -89,13 +89,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// Serves `app` until `shutdown` completes, then lets open requests finish.
+/// The connections still open once the server has stopped accepting: each closes once its
+/// request is answered.
+pub struct Draining {
+    open: Arc<Semaphore>,
+    capacity: u32,
+}
+
+impl Draining {
+    /// Waits until every connection has closed, at most `limit`. Whether they all did.
+    pub async fn closed_within(&self, limit: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(limit, self.open.acquire_many(self.capacity)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// Serves `app` until `shutdown` completes, then stops accepting and asks every connection to
+/// close once its open request is answered.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) -> Draining {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -108,7 +126,8 @@ pub async fn serve(
         .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
     let trusted: Arc<[IpAddr]> = limits.trusted_proxies.into();
-    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let capacity = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let open = Arc::new(Semaphore::new(capacity));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -155,7 +174,12 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Sends every connection the signal, then waits for them: `Draining` waits with a limit.
+    tokio::spawn(graceful.shutdown());
+    Draining {
+        open,
+        capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+    }
 }
 
 #[cfg(test)]

@@ -71,10 +71,7 @@ struct Shape {
 
 impl Shape {
     fn of(bytes: &[u8]) -> Shape {
-        let run = bytes
-            .iter()
-            .take_while(|&&byte| is_space(byte))
-            .count();
+        let run = bytes.iter().take_while(|&&byte| is_space(byte)).count();
         let mut shape = Shape {
             leading: [0; MAX_RUN],
             leading_len: 0,
@@ -101,7 +98,11 @@ pub(super) struct Shapes(Vec<Shape>);
 impl Shapes {
     pub(super) fn of(trie: &TokTrie) -> Self {
         let size = u32::try_from(trie.vocab_size()).unwrap_or(u32::MAX);
-        Shapes((0..size).map(|token| Shape::of(trie.token(token))).collect())
+        Shapes(
+            (0..size)
+                .map(|token| Shape::of(trie.token(token)))
+                .collect(),
+        )
     }
 }
 
@@ -147,7 +148,15 @@ mod tests {
     #[test]
     fn a_gap_is_one_space_or_up_to_two_line_breaks_then_twenty_blanks() {
         let tokens = [
-            "\n", " ", "\t", "\n\n", "x", "\n  \"a\"", "  ", "\n\n\n", "a  b",
+            "\n",
+            " ",
+            "\t",
+            "\n\n",
+            "x",
+            "\n  \"a\"",
+            "  ",
+            "\n\n\n",
+            "a  b",
         ];
         let mut spacing = spacing(&tokens);
         let allowed = |spacing: &Spacing| -> Vec<&str> {
@@ -182,7 +191,10 @@ mod tests {
         // A run the grammar alone allowed (see `Guide::pick`).
         spacing.follow(b"   ");
         assert!(spacing.allows(0) && !spacing.allows(1));
-        assert!(spacing.allows(99), "a token outside the table is the grammar's to judge");
+        assert!(
+            spacing.allows(99),
+            "a token outside the table is the grammar's to judge"
+        );
         spacing.follow(b"x ");
         assert!(!spacing.allows(1) && spacing.allows(0));
     }

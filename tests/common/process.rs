@@ -101,18 +101,7 @@ impl ServerProcess {
             None => Command::new(binary),
         };
         command
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--ctx-size",
-                "1024",
-                "--parallel",
-                "2",
-                // See `test_config`.
-                "--threads",
-                "1",
-            ])
+            .args(["serve", "--port", "0"])
             .args(args)
             .arg("--models-dir")
             .arg(&models)
@@ -127,7 +116,13 @@ impl ServerProcess {
                 command.env_remove(name);
             }
         }
-        command.envs(env.iter().copied());
+        // The harness's sizes, as variables: a test's own flags win over them. One engine
+        // thread: see `test_config`.
+        command
+            .env("SOTTO_CTX_SIZE", "1024")
+            .env("SOTTO_PARALLEL", "2")
+            .env("SOTTO_THREADS", "1")
+            .envs(env.iter().copied());
         if let Some(dir) = current_dir {
             command.current_dir(dir);
         }
@@ -162,25 +157,35 @@ impl ServerProcess {
     /// Stops the server as Ctrl-C does (SIGINT) and waits up to `timeout` for it to exit;
     /// panics (after killing it) if it does not, or if it exits with a failure.
     pub fn interrupt(&mut self, timeout: Duration) {
+        self.signal("INT");
+        let status = self.wait_exit(timeout);
+        assert!(
+            status.success(),
+            "the server exited with {status} on SIGINT:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Sends the server signal `name` (`INT`, `TERM`).
+    pub fn signal(&self, name: &str) {
         let sent = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .expect("kill runs");
-        assert!(sent.success(), "SIGINT could not be sent");
+        assert!(sent.success(), "SIG{name} could not be sent");
+    }
+
+    /// Waits up to `timeout` for the server to exit; panics (after killing it) if it does not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("the child's status") {
-                assert!(
-                    status.success(),
-                    "the server exited with {status} on SIGINT:\n{}",
-                    self.stderr()
-                );
-                return;
+                return status;
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("the server did not exit within {timeout:?} of SIGINT");
+                panic!("the server did not exit within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
