@@ -1,9 +1,10 @@
 //! `GET /health`: liveness and each model's state for anyone; the engine counters (live
 //! activity) only for a caller on this machine, one with an API key, or anyone when
-//! `--auth off` lets anyone use the models anyway.
+//! `--auth off` lets anyone use the models anyway. `GET /healthz` and `GET /readyz`: the
+//! probes orchestrators expect, which say nothing but alive and ready.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
 
@@ -36,6 +37,37 @@ struct Counters {
     /// Prompt tokens prefilled; the other choices of an `n` request add none.
     prefilled_tokens: u64,
     cached_conversations: usize,
+}
+
+/// A probe's answer.
+#[derive(Serialize)]
+pub struct Probe {
+    status: &'static str,
+}
+
+/// `GET /healthz`: the process serves HTTP.
+pub async fn alive() -> Json<Probe> {
+    Json(Probe { status: "ok" })
+}
+
+/// `GET /readyz`: 200 once a model is loaded and its engine thread runs; 503 before (models
+/// still loading, none in the folder) and after (an engine that stopped).
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
+    let ready = state
+        .registry
+        .loaded()
+        .iter()
+        .any(|model| model.engine.is_running());
+    if ready {
+        (StatusCode::OK, Json(Probe { status: "ready" }))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Probe {
+                status: "not_ready",
+            }),
+        )
+    }
 }
 
 pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Json<Health> {

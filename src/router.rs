@@ -93,7 +93,9 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
             "/v1/responses/{id}/input_items",
             get(api::responses::stored),
         )
-        .route("/health", get(health::get));
+        .route("/health", get(health::get))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready));
     let api = Router::new()
         .merge(generate)
         .merge(anthropic)

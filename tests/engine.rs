@@ -1,6 +1,6 @@
 //! The engine under concurrency: batching does not change greedy outputs, a dropped stream
 //! frees its slot, short prompts are prefilled first, a full queue answers 429, one caller
-//! cannot crowd out another, and a loading model answers 503.
+//! cannot crowd out another, and a loading model answers 503 (and `/readyz` with it).
 
 use crate::common;
 
@@ -397,6 +397,71 @@ async fn a_model_added_while_running_answers_503_until_loaded() {
     }
     // The first model still answers under its own name.
     assert_eq!(app.chat(greedy_chat("hi", 2)).await["model"], MODEL);
+}
+
+/// `/healthz` answers as soon as the server listens; `/readyz` is 503 while no model is
+/// loaded (an empty folder, then a model on its first request) and 200 once one is.
+#[tokio::test]
+async fn readyz_waits_for_a_loaded_model_and_healthz_only_for_the_server() {
+    let models = tempfile::tempdir().expect("models dir");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = common::test_config(models.path(), data.path());
+    config.auth = sotto::config::Auth::Off;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sotto::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let get = |path: &str| common::client().get(format!("{base}{path}")).send();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alive = loop {
+        if let Ok(response) = get("/healthz").await {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "the server never listened");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(alive.status(), 200);
+    let not_ready = get("/readyz").await.expect("readyz");
+    assert_eq!(not_ready.status(), 503, "no model in the folder");
+    let body: Value = not_ready.json().await.expect("json");
+    assert_eq!(body["status"], "not_ready");
+
+    std::os::unix::fs::symlink(
+        common::model_file(),
+        models.path().join(format!("{MODEL}.gguf")),
+    )
+    .expect("symlink");
+    assert_eq!(
+        get("/readyz").await.expect("readyz").status(),
+        503,
+        "not loaded yet"
+    );
+    let chat = |body: Value| {
+        common::client()
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&body)
+            .send()
+    };
+    let first = chat(greedy_chat("hi", 2)).await.expect("chat");
+    assert_eq!(first.status(), 503, "the first request starts the load");
+    loop {
+        let ready = get("/readyz").await.expect("readyz");
+        if ready.status() == 200 {
+            let body: Value = ready.json().await.expect("json");
+            assert_eq!(body["status"], "ready");
+            break;
+        }
+        assert_eq!(ready.status(), 503);
+        assert!(Instant::now() < deadline, "the model never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = chat(greedy_chat("hi", 2)).await.expect("chat");
+    assert_eq!(answered.status(), 200, "ready means it answers");
+    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
 }
 
 #[tokio::test]

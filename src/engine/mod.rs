@@ -272,6 +272,11 @@ impl Engine {
         self.inner.stats.prefilled_tokens.load(Ordering::Relaxed)
     }
 
+    /// Whether the engine thread runs (it ends when stopped, or if it panicked).
+    pub fn is_running(&self) -> bool {
+        self.inner.worker.is_running()
+    }
+
     /// Ends the engine thread, and what it still runs, and waits until its context is freed.
     /// Blocking. Every later submission fails with [`SubmitError::Stopped`].
     pub fn stop(&self) {

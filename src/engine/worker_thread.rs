@@ -32,6 +32,14 @@ impl<Command> WorkerThread<Command> {
         }
     }
 
+    /// Whether the thread runs and takes commands.
+    pub(super) fn is_running(&self) -> bool {
+        lock(&self.commands).is_some()
+            && lock(&self.thread)
+                .as_ref()
+                .is_some_and(|thread| !thread.is_finished())
+    }
+
     /// Closes the channel, which ends the thread within one decode step (see `Scheduler::run`),
     /// and waits until it has ended. Blocking; idempotent.
     pub(super) fn stop(&self) {

@@ -22,6 +22,8 @@ pub async fn accounts(probe: &Probe, second: Option<&Probe>, email: &str, text: 
         (("GET", "/privacy"), "/privacy".to_owned()),
         (("GET", "/v1/privacy"), "/v1/privacy".to_owned()),
         (("GET", "/health"), format!("/health?{token}={token}")),
+        (("GET", "/healthz"), format!("/healthz?{token}={token}")),
+        (("GET", "/readyz"), format!("/readyz?{token}={token}")),
         (("GET", "/v1/models"), format!("/v1/models?q={token}")),
     ] {
         expect(probe.get(route, &path), 200).await;

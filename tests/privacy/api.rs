@@ -198,9 +198,11 @@ pub async fn errors(probe: &Probe, key: &str, text: &str) {
         400,
     )
     .await;
-    // A schema the engine cannot take, the canary as its unknown keyword's value.
+    // A schema the engine cannot take (`uniqueItems`), the canary in its values: an undefined
+    // `format` (an annotation, dropped) and a pattern.
     let unenforceable = json!({ "type": "json_schema", "json_schema": { "name": "c", "schema": {
-        "type": "string", "format": text, "pattern": format!("(a+)+{text}"),
+        "type": "array", "uniqueItems": true,
+        "items": { "type": "string", "format": text, "pattern": format!("(a+)+{text}") },
     } } });
     let answer = probe
         .api(CHAT, key)
@@ -208,7 +210,10 @@ pub async fn errors(probe: &Probe, key: &str, text: &str) {
     let answer = answer.send().await.expect("sent");
     let status = answer.status().as_u16();
     let said = answer.text().await.unwrap_or_default();
-    assert_eq!(status, 400, "an unknown format is refused, not ignored");
+    assert_eq!(
+        status, 400,
+        "an unenforceable keyword is refused, not ignored"
+    );
     assert!(!said.contains(text), "the refusal repeats the schema");
     let broken = format!("{{\"messages\": [{}", json!(text));
     let raw = |body: String| {

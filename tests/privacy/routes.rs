@@ -52,6 +52,8 @@ pub const KNOWN: &[(Route, &str)] = &[
     (("GET", "/v1/models/{id}"), "an unknown canary id (404)"),
     (("GET", "/v1/privacy"), "canary headers"),
     (("GET", "/health"), "canary headers"),
+    (("GET", "/healthz"), "canary headers and query"),
+    (("GET", "/readyz"), "canary headers and query"),
     (
         ("GET", "/"),
         "the chat page of the session, read for its CSRF token",
