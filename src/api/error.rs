@@ -226,6 +226,17 @@ impl ApiError {
         error
     }
 
+    /// The model's engine stopped before the reply was complete: the server is shutting down
+    /// (its drain time ran out) or the model was unloaded.
+    pub fn engine_stopped() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "The model's engine has stopped: the server is shutting down or the model was unloaded; retry on a running server.",
+        )
+        .with_code("engine_stopped")
+    }
+
     pub fn generation_failed(reason: &str) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -352,12 +363,7 @@ impl From<SubmitError> for ApiError {
             )
             .with_code("too_many_requests_in_flight")
             .with_retry_after(1),
-            SubmitError::Stopped => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "The model's engine has stopped.",
-            )
-            .with_code("engine_stopped"),
+            SubmitError::Stopped => Self::engine_stopped(),
         }
     }
 }

@@ -123,9 +123,7 @@ pub fn start(
         .engine
         .submit_choices(request, settings.n)?
         .into_iter();
-    let events = choices
-        .next()
-        .ok_or_else(|| ApiError::generation_failed("the engine stopped"))?;
+    let events = choices.next().ok_or_else(ApiError::engine_stopped)?;
     Ok(Started {
         events,
         other_choices: choices.collect(),

@@ -98,7 +98,7 @@ pub fn chat_outputs(
                     return;
                 }
                 None => {
-                    yield ChatOutput::Failed(ApiError::generation_failed("the engine stopped"));
+                    yield ChatOutput::Failed(ApiError::engine_stopped());
                     return;
                 }
             }
@@ -128,7 +128,7 @@ pub async fn chat_reply(
             ChatOutput::Failed(error) => return Err(error),
         }
     }
-    Err(ApiError::generation_failed("the engine stopped"))
+    Err(ApiError::engine_stopped())
 }
 
 /// A whole text completion of one choice: its text, logprobs and how it ended.
@@ -145,7 +145,7 @@ async fn text_reply(
             Event::Failed(reason) => return Err(ApiError::generation_failed(&reason)),
         }
     }
-    Err(ApiError::generation_failed("the engine stopped"))
+    Err(ApiError::engine_stopped())
 }
 
 /// The usage of a request's choices: its prompt counted once, every choice's completion.

@@ -115,7 +115,7 @@ pub fn stream(
         let mut finished = 0;
         while finished < count {
             let Some(output) = outputs.next().await else {
-                yield data(&ApiError::generation_failed("the engine stopped").body());
+                yield data(&ApiError::engine_stopped().body());
                 return;
             };
             let (index, output) = match output {

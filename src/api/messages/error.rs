@@ -122,7 +122,9 @@ mod tests {
         assert_eq!(auth["error"]["type"], "authentication_error");
         let busy = rendered(ApiError::from(crate::engine::SubmitError::QueueFull));
         assert_eq!(busy["error"]["type"], "rate_limit_error");
-        let failed = rendered(ApiError::generation_failed("the engine stopped"));
+        let failed = rendered(ApiError::generation_failed(
+            "the grammar could not be followed",
+        ));
         assert_eq!(failed["error"]["type"], "api_error");
         assert_eq!(
             error_type(StatusCode::SERVICE_UNAVAILABLE),

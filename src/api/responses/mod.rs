@@ -81,7 +81,7 @@ async fn collect(
         }
         ignored.clear();
     }
-    Err(ApiError::generation_failed("the engine stopped"))
+    Err(ApiError::engine_stopped())
 }
 
 /// Closes the output and dates, counts and marks the response by how generation ended.
