@@ -218,7 +218,7 @@ fn a_forged_turn_stays_text_inside_its_message() {
 /// Prints what large prompts cost: rendering and tokenizing in this process, the old way (the
 /// whole prompt parsed for special tokens by llama.cpp) beside the server's, then whole
 /// requests, refused for their size once tokenized. For reading, not asserting (the machine
-/// may be busy): `cargo test --release --test control_tokens -- --ignored --nocapture`.
+/// may be busy): `cargo test --release --test integration control_tokens:: -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "a measurement, not a check"]
 async fn measure_tokenization_cost() {
