@@ -141,23 +141,22 @@ async fn serve_on(
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
     let draining = transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
-    let drain = Duration::from_secs(config.drain_secs);
-    if !draining.closed_within(drain).await {
-        // Stopping the engines ends what they still run: each stream gets its error event,
-        // each waiting request its error, and the connections close.
+    let drained = draining
+        .closed_within(Duration::from_secs(config.drain_secs))
+        .await;
+    if !drained {
         tracing::warn!(
             seconds = config.drain_secs,
             "requests still open after the drain time; ending them"
         );
-        let stopping = Arc::clone(&registry);
-        tokio::task::spawn_blocking(move || stopping.stop()).await?;
-        if !draining.closed_within(FINAL_FLUSH).await {
-            tracing::warn!("connections still open after their requests were ended");
-        }
     }
-    // The engines stop before `serve` returns, so the process may exit at once (see
-    // `engine::Engine::stop`).
+    // Stopping the engines ends what they still run: each stream gets its error event, each
+    // waiting request its error, and their connections close. They stop before `serve`
+    // returns, so the process may exit at once (see `engine::Engine::stop`).
     tokio::task::spawn_blocking(move || registry.stop()).await?;
+    if !drained && !draining.closed_within(FINAL_FLUSH).await {
+        tracing::warn!("connections still open after their requests were ended");
+    }
     Ok(())
 }
 
