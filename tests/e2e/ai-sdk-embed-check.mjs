@@ -4,30 +4,14 @@
 //
 // Run by tests/agent_clients.rs as `node tests/e2e/ai-sdk-embed-check.mjs` with SOTTO_BASE_URL
 // (ending in /v1), SOTTO_API_KEY and SOTTO_MODEL set. Exits non-zero at the first failed check,
-// naming it; prints "N passed, 0 failed" when all pass.
+// naming it; prints "N passed, 0 failed" when all pass (see client-check.mjs).
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { cosineSimilarity, embed, embedMany } from 'ai';
+import { check, report, server } from './client-check.mjs';
 
-const missing = ['SOTTO_BASE_URL', 'SOTTO_API_KEY', 'SOTTO_MODEL'].filter((name) => !process.env[name]);
-if (missing.length > 0) {
-  console.error(`set ${missing.join(', ')} (tests/agent_clients.rs does)`);
-  process.exit(2);
-}
-const provider = createOpenAICompatible({
-  name: 'sotto',
-  baseURL: process.env.SOTTO_BASE_URL,
-  apiKey: process.env.SOTTO_API_KEY,
-});
-const model = provider.embeddingModel(process.env.SOTTO_MODEL);
-
-let passed = 0;
-function check(condition, what) {
-  if (!condition) {
-    console.error(`FAILED: ${what}`);
-    process.exit(1);
-  }
-  passed += 1;
-}
+const { baseURL, apiKey, model: modelId } = server();
+const provider = createOpenAICompatible({ name: 'sotto', baseURL, apiKey });
+const model = provider.embeddingModel(modelId);
 
 const norm = (vector) => Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
 
@@ -46,4 +30,4 @@ check(
 const [close, far] = many.embeddings.map((vector) => cosineSimilarity(query.embedding, vector));
 check(close > far, `embedMany: the paraphrase is closer (${close} vs ${far})`);
 
-console.log(`${passed} passed, 0 failed`);
+report();

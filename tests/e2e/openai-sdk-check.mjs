@@ -6,29 +6,12 @@
 // .test.mjs): it lives here to share the lock file, ESLint and Prettier. Exits non-zero at the first
 // failed check, naming it; prints "N passed, 0 failed" when all pass.
 import OpenAI from 'openai';
+import { check, report, server } from './client-check.mjs';
 
-const missing = ['SOTTO_BASE_URL', 'SOTTO_API_KEY', 'SOTTO_MODEL'].filter((name) => !process.env[name]);
-if (missing.length > 0) {
-  console.error(`set ${missing.join(', ')} (tests/agent_clients.rs does)`);
-  process.exit(2);
-}
-const model = process.env.SOTTO_MODEL;
-const client = new OpenAI({
-  baseURL: process.env.SOTTO_BASE_URL,
-  apiKey: process.env.SOTTO_API_KEY,
-  maxRetries: 0,
-});
+const { baseURL, apiKey, model } = server();
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
 // A 135M model answers poorly: check structure (types, names, bounds), never wording.
 const common = { model, temperature: 0, seed: 7, max_tokens: 200 };
-
-let passed = 0;
-function check(condition, what) {
-  if (!condition) {
-    console.error(`FAILED: ${what}`);
-    process.exit(1);
-  }
-  passed += 1;
-}
 
 function parseJson(text, what) {
   try {
@@ -105,4 +88,4 @@ check(
   'json_schema: landmarks is a list of <= 3 strings',
 );
 
-console.log(`${passed} passed, 0 failed`);
+report();
