@@ -140,6 +140,64 @@ async fn json_object_always_parses_as_an_object() {
     assert!(stopped > 0, "no run ended with stop");
 }
 
+/// The generated tokens, as `logprobs` lists them: the raw text, fence included.
+fn logprob_tokens(choice: &Value) -> String {
+    choice["logprobs"]["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["token"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_answer_written_in_a_code_fence_reaches_the_client_without_it() {
+    let app = common::shared_app().await;
+    let schema = json!({
+        "type": "object",
+        "properties": { "name": { "type": "string" }, "age": { "type": "integer" } },
+        "required": ["name", "age"],
+        "additionalProperties": false
+    });
+    for stream in [false, true] {
+        let mut body = structured(
+            "Describe a person as JSON.",
+            schema_format(&schema),
+            100,
+            stream,
+        );
+        // Greedy: the default model opens a ```json fence for this prompt.
+        body["temperature"] = json!(0);
+        body["logprobs"] = json!(true);
+        let (raw, content) = if stream {
+            let payloads = app.stream("/v1/chat/completions", body).await;
+            let choices: Vec<Value> = payloads
+                .iter()
+                .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+                .filter_map(|chunk| chunk["choices"].get(0).cloned())
+                .collect();
+            let raw: String = choices.iter().map(logprob_tokens).collect();
+            (raw, stream_pieces(&payloads).concat())
+        } else {
+            let completion = app.chat(body).await;
+            assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+            (
+                logprob_tokens(&completion["choices"][0]),
+                common::message_text(&completion),
+            )
+        };
+        let fenced = raw
+            .strip_prefix("```json\n")
+            .and_then(|inner| inner.strip_suffix("\n```"));
+        assert_eq!(
+            fenced,
+            Some(content.as_str()),
+            "stream {stream}: generated {raw:?}"
+        );
+        assert_validates(&schema, &content);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unenforceable_schema_is_refused_naming_its_keyword_not_its_content() {
     let app = common::shared_app().await;

@@ -125,11 +125,15 @@ pub async fn plan(state: &AppState, job: ChatJob) -> ApiResult<(Arc<LoadedModel>
         }
     )
     .then(|| THINK_CLOSE.to_owned());
+    // An answer constrained to JSON alone may come in a code fence, which the parser drops.
+    let unfence = tool_grammar.is_none() && calling.is_none() && response.is_some();
     let constraint = match (tool_grammar, response) {
         (Some(ToolGrammar { spec, trigger }), _) => {
             Some((spec, trigger.or(after_thinking), "tools"))
         }
-        (None, Some((spec, param))) if calling.is_none() => Some((spec, after_thinking, param)),
+        (None, Some((spec, param))) if calling.is_none() => {
+            Some((spec.fence_allowed(), after_thinking, param))
+        }
         (None, _) => None,
     };
     let constraint = match constraint {
@@ -147,6 +151,7 @@ pub async fn plan(state: &AppState, job: ChatJob) -> ApiResult<(Arc<LoadedModel>
             .unwrap_or_default(),
         validator.unwrap_or_else(|| Arc::new(|_: &str, _: &str| false)),
     );
+    let parser = if unfence { parser.unfenced() } else { parser };
     let submission = Submission {
         kind: Kind::Chat,
         prompt: prompt.tokens,

@@ -266,7 +266,7 @@ fn rewrite_refs(schema: &mut Value, function: &str) -> bool {
 
 fn response_schema(spec: &GrammarSpec) -> Value {
     match spec {
-        GrammarSpec::JsonSchema(schema) => schema.clone(),
+        GrammarSpec::JsonSchema(schema) | GrammarSpec::JsonMayBeFenced(schema) => schema.clone(),
         GrammarSpec::JsonObject | GrammarSpec::Lark(_) => json!({ "type": "object" }),
     }
 }

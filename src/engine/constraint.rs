@@ -32,10 +32,32 @@ pub enum GrammarSpec {
     /// Any JSON object (`response_format: {"type": "json_object"}`).
     JsonObject,
     JsonSchema(Value),
+    /// A JSON answer (this schema) that the model may also write inside a Markdown code fence,
+    /// as instruct models are trained to; the API takes the fence off the content. Built by
+    /// [`GrammarSpec::fence_allowed`].
+    JsonMayBeFenced(Value),
     /// llguidance's Lark dialect; it may embed JSON schemas with `%json { ... }`. For tool-call
     /// grammars (forced calls, lazy `<tool_call>` envelopes).
     #[allow(dead_code)]
     Lark(String),
+}
+
+impl GrammarSpec {
+    /// The same JSON, which may come inside a ```` ```json ```` fence (or a bare ```` ``` ````
+    /// one). Forcing the first token to open the JSON puts a small model off its training: it
+    /// then writes longer, worse documents (measured on JSONSchemaBench, see
+    /// `bench/results/structured-output.md`). Lark and fenced grammars are unchanged.
+    pub fn fence_allowed(self) -> Self {
+        match self {
+            GrammarSpec::JsonObject => GrammarSpec::JsonMayBeFenced(object_schema()),
+            GrammarSpec::JsonSchema(schema) => GrammarSpec::JsonMayBeFenced(schema),
+            other => other,
+        }
+    }
+}
+
+fn object_schema() -> Value {
+    serde_json::json!({ "type": "object" })
 }
 
 /// A checked grammar, ready for sequences to follow. Cheap to clone.
@@ -104,35 +126,48 @@ impl Engine {
     /// hostile ones): call it from `spawn_blocking`, never on the async runtime.
     pub fn compile(&self, spec: &GrammarSpec) -> Result<Grammar, GrammarError> {
         let grammar = top_level(spec)?;
+        // A fence's first tokens are always allowed, so a fenced grammar's first mask proves
+        // nothing about the document inside it: the bare document is checked too.
+        let bare = match spec {
+            GrammarSpec::JsonMayBeFenced(schema) => Some(top_level(&GrammarSpec::JsonSchema(
+                schema.clone(),
+            ))?),
+            _ => None,
+        };
         let model = Arc::clone(&self.inner.model);
         let compiler = Arc::clone(&self.inner.compiler);
-        let compiled = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("sotto-grammar".into())
             .stack_size(COMPILE_STACK)
             .spawn(move || {
                 let vocabulary = vocabulary(&compiler, &model)?;
-                let matcher = Matcher::new(vocabulary.factory.create_parser(grammar));
-                // Some grammars compile yet cannot produce a first mask (a `$ref` cycle that
-                // never reaches a value): found here, they are refused instead of failing
-                // mid-generation.
-                let mut first = matcher.deep_clone();
-                if let Err(error) = first.compute_mask() {
-                    return Err(classify(&error.to_string()));
+                if let Some(bare) = bare {
+                    checked(vocabulary, bare)?;
                 }
-                Ok::<_, GrammarError>((matcher, Arc::clone(&vocabulary.shapes)))
+                Ok(Grammar {
+                    start: Arc::new(checked(vocabulary, grammar)?),
+                    shapes: Arc::clone(&vocabulary.shapes),
+                })
             })
             .map_err(|_| GrammarError::TooComplex)?
             .join()
-            .map_err(|_| GrammarError::Invalid)??;
-        let (matcher, shapes) = compiled;
-        match matcher.get_error() {
-            // The message may quote the schema: only its classification leaves this function.
-            Some(message) => Err(classify(&message)),
-            None => Ok(Grammar {
-                start: Arc::new(matcher),
-                shapes,
-            }),
-        }
+            .map_err(|_| GrammarError::Invalid)?
+    }
+}
+
+/// A matcher at the start of `grammar`, if it compiles and can produce a first mask. Some
+/// grammars compile yet cannot (a `$ref` cycle that never reaches a value): found here, they
+/// are refused instead of failing mid-generation.
+fn checked(vocabulary: &Vocabulary, grammar: TopLevelGrammar) -> Result<Matcher, GrammarError> {
+    let matcher = Matcher::new(vocabulary.factory.create_parser(grammar));
+    let mut first = matcher.deep_clone();
+    if let Err(error) = first.compute_mask() {
+        return Err(classify(&error.to_string()));
+    }
+    match matcher.get_error() {
+        // The message may quote the schema: only its classification leaves this function.
+        Some(message) => Err(classify(&message)),
+        None => Ok(matcher),
     }
 }
 
@@ -174,16 +209,17 @@ fn limits() -> ParserLimits {
 fn top_level(spec: &GrammarSpec) -> Result<TopLevelGrammar, GrammarError> {
     match spec {
         GrammarSpec::JsonObject => Ok(TopLevelGrammar::from_json_schema(with_options(
-            serde_json::json!({ "type": "object" }),
+            object_schema(),
         )?)),
-        GrammarSpec::JsonSchema(schema) => {
-            // Counted without building the text: `io::sink` stops nothing, a counter does.
-            if serialized_len(schema) > MAX_SPEC_BYTES {
-                return Err(GrammarError::TooLarge);
-            }
-            Ok(TopLevelGrammar::from_json_schema(with_options(
-                schema.clone(),
-            )?))
+        GrammarSpec::JsonSchema(schema) => Ok(TopLevelGrammar::from_json_schema(with_options(
+            capped(schema)?.clone(),
+        )?)),
+        GrammarSpec::JsonMayBeFenced(schema) => {
+            let json = with_options(capped(schema)?.clone())?;
+            Ok(TopLevelGrammar::from_lark(format!(
+                "start: json | \"```json\\n\" json \"\\n```\" | \"```\\n\" json \"\\n```\"\n\
+                 json: %json {json}\n"
+            )))
         }
         GrammarSpec::Lark(text) if text.len() > MAX_SPEC_BYTES => Err(GrammarError::TooLarge),
         GrammarSpec::Lark(text) => Ok(TopLevelGrammar::from_lark(text.clone())),
@@ -211,6 +247,16 @@ fn with_options(schema: Value) -> Result<Value, GrammarError> {
         }),
     );
     Ok(Value::Object(object))
+}
+
+/// The schema, unless it is too large to compile. Counted without building the text:
+/// `io::sink` stops nothing, a counter does.
+fn capped(schema: &Value) -> Result<&Value, GrammarError> {
+    if serialized_len(schema) > MAX_SPEC_BYTES {
+        Err(GrammarError::TooLarge)
+    } else {
+        Ok(schema)
+    }
 }
 
 fn serialized_len(value: &Value) -> usize {

@@ -7,6 +7,7 @@
 //! or one that is not JSON is returned as content: never as a call the client did not ask for.
 
 mod emit;
+mod fence;
 mod format;
 mod generic;
 pub mod generic_schema;

@@ -1,6 +1,7 @@
 //! The per-response parser: reasoning first, then the tool-call format on the answer.
 
 use super::emit::{Emitter, Extract};
+use super::fence::Unfence;
 use super::reasoning::{Piece, ThinkSplitter};
 use super::{generic, hermes, llama3, mistral};
 use super::{Delta, ReasoningMode, ToolFormat, Validator};
@@ -27,6 +28,7 @@ pub struct StreamParser {
     format: Option<ToolFormat>,
     offered: Vec<String>,
     validator: Validator,
+    unfenced: bool,
 }
 
 impl StreamParser {
@@ -60,17 +62,33 @@ impl StreamParser {
             format,
             offered,
             validator,
+            unfenced: false,
         }
+    }
+
+    /// For an answer constrained to JSON that the model may wrap in a Markdown code fence
+    /// (no tools): the fence is taken off the content.
+    pub fn unfenced(mut self) -> Self {
+        if self.format.is_none() {
+            self.extract = Box::new(Unfence::default());
+            self.unfenced = true;
+        }
+        self
     }
 
     /// A parser for another reply to the same request (another of its `n` choices).
     pub fn fresh(&self) -> Self {
-        Self::new(
+        let parser = Self::new(
             self.format,
             self.mode,
             self.offered.clone(),
             std::sync::Arc::clone(&self.validator),
-        )
+        );
+        if self.unfenced {
+            parser.unfenced()
+        } else {
+            parser
+        }
     }
 
     /// Feeds text as generated, split anywhere (between characters).
