@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -247,6 +248,23 @@ pub struct ServeConfig {
     /// still running then end with an error event.
     #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+
+    /// Models loaded at once. Loading another first unloads the least recently used one
+    /// that serves no request; when every loaded model is busy, the request gets a 503
+    /// `models_busy` with `Retry-After`.
+    #[arg(long, env = "SOTTO_MAX_LOADED_MODELS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_loaded_models: u32,
+
+    /// Memory (MiB) loaded models may hold together, weights and KV cache: loading another
+    /// unloads the least recently used idle ones until it fits (a model's file size stands
+    /// for it until it has loaded). 0: no budget.
+    #[arg(long, env = "SOTTO_MEMORY_BUDGET_MB", default_value_t = 0)]
+    pub memory_budget_mb: u64,
+
+    /// A model no request has used for this many seconds is unloaded (it loads again on its
+    /// next request). 0: never.
+    #[arg(long, env = "SOTTO_MODEL_IDLE_SECS", default_value_t = 0)]
+    pub model_idle_secs: u64,
 }
 
 impl FlashAttention {
@@ -268,6 +286,15 @@ impl ServeConfig {
                 .map(|n| u32::try_from(n.get()).unwrap_or(1))
                 .unwrap_or(1)
         })
+    }
+
+    /// How many models, and how much memory, may stay loaded.
+    pub(crate) fn residency(&self) -> crate::models::Residency {
+        crate::models::Residency {
+            max_loaded: self.max_loaded_models as usize,
+            memory_budget: (self.memory_budget_mb > 0).then(|| self.memory_budget_mb << 20),
+            idle: (self.model_idle_secs > 0).then(|| Duration::from_secs(self.model_idle_secs)),
+        }
     }
 
     /// The per-caller limit: the flag, or its default for these `--parallel` and `--queue`.

@@ -74,7 +74,12 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         flash_attn: config.flash_attn.enabled(),
     };
     let templates = TemplateFiles::parse(&config.chat_template_files);
-    let registry = ModelRegistry::new(config.models_dir.clone(), engine_config, templates);
+    let registry = ModelRegistry::new(
+        config.models_dir.clone(),
+        engine_config,
+        templates,
+        config.residency(),
+    );
     let preload: Vec<String> = if config.models.is_empty() {
         registry.files().into_iter().map(|file| file.id).collect()
     } else {
@@ -131,6 +136,7 @@ async fn serve_on(
         Arc::clone(&state.registry),
         !state.require_api_key,
     ));
+    let unloader = tokio::spawn(models::unload_idle(Arc::clone(&state.registry)));
     let registry = Arc::clone(&state.registry);
     let app = router::router(state, &config);
     let limits = transport::Limits {
@@ -141,6 +147,7 @@ async fn serve_on(
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
     let draining = transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
+    unloader.abort();
     let drained = draining
         .closed_within(Duration::from_secs(config.drain_secs))
         .await;

@@ -2,12 +2,17 @@
 //!
 //! Every `.gguf` file in the directory is a model whose id is its file name without the
 //! extension. A model is loaded on a background thread (at start-up, or on its first request);
-//! until it is ready, requests for it get a "model loading" answer.
+//! until it is ready, requests for it get a "model loading" answer. Loading one may first
+//! unload others (see [`residency`]): the least recently used ones that serve nothing, when
+//! `--max-loaded-models` or `--memory-budget-mb` would be exceeded; `--model-idle-secs`
+//! unloads a model nobody has used for that long.
+
+mod residency;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -16,6 +21,8 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
 use crate::engine::{self, Embeddings, Engine, EngineConfig};
+pub use residency::Limits as Residency;
+use residency::Resident;
 
 /// A model file in the models directory.
 #[derive(Debug, Clone)]
@@ -36,6 +43,25 @@ pub struct LoadedModel {
     pub turn_boundary: Option<Arc<[LlamaToken]>>,
     /// Its embeddings context, created on the first embeddings request.
     pub embeddings: Embeddings,
+    /// Bytes of weights and chat KV cache it holds, for `--memory-budget-mb`.
+    pub footprint: u64,
+}
+
+impl LoadedModel {
+    /// Serving or about to serve a request: a handler holds it (between finding it and
+    /// submitting), or its engines have requests running or waiting.
+    fn busy(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) > 1
+            || self.engine.in_flight() > 0
+            || self.embeddings.in_flight() > 0
+    }
+
+    /// Ends its engines and waits until their contexts are freed. Blocking.
+    fn unload(&self) {
+        self.engine.stop();
+        self.embeddings.stop();
+        tracing::info!(model = %self.id, "model unloaded");
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +72,18 @@ pub enum ModelError {
     Loading,
     #[error("the model failed to load")]
     Failed,
+    /// Loading it would unload a model that is serving requests.
+    #[error("every loaded model is busy")]
+    Busy,
 }
 
 enum State {
-    Loading,
-    Ready(Arc<LoadedModel>),
+    /// With the estimate of its footprint: its file's size.
+    Loading(u64),
+    Ready {
+        model: Arc<LoadedModel>,
+        last_used: Instant,
+    },
     Failed,
 }
 
@@ -58,6 +91,7 @@ pub struct ModelRegistry {
     dir: PathBuf,
     engine_config: EngineConfig,
     templates: TemplateFiles,
+    limits: Residency,
     states: Mutex<HashMap<String, State>>,
 }
 
@@ -95,11 +129,17 @@ impl TemplateFiles {
 }
 
 impl ModelRegistry {
-    pub fn new(dir: PathBuf, engine_config: EngineConfig, templates: TemplateFiles) -> Arc<Self> {
+    pub fn new(
+        dir: PathBuf,
+        engine_config: EngineConfig,
+        templates: TemplateFiles,
+        limits: Residency,
+    ) -> Arc<Self> {
         Arc::new(Self {
             dir,
             engine_config,
             templates,
+            limits,
             states: Mutex::new(HashMap::new()),
         })
     }
@@ -122,25 +162,46 @@ impl ModelRegistry {
         self.files().into_iter().find(|file| file.id == id)
     }
 
-    /// The loaded model, or why it cannot serve yet. An unloaded model starts loading.
+    /// The loaded model, or why it cannot serve yet. An unloaded model starts loading, once
+    /// the models it displaces are unloaded; if they are all busy, [`ModelError::Busy`].
     pub fn get(self: &Arc<Self>, id: &str) -> Result<Arc<LoadedModel>, ModelError> {
         let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
-        match states.get(id) {
-            Some(State::Ready(model)) => return Ok(Arc::clone(model)),
-            Some(State::Loading) => return Err(ModelError::Loading),
+        match states.get_mut(id) {
+            Some(State::Ready { model, last_used }) => {
+                *last_used = Instant::now();
+                return Ok(Arc::clone(model));
+            }
+            Some(State::Loading(_)) => return Err(ModelError::Loading),
             Some(State::Failed) => return Err(ModelError::Failed),
             None => {}
         }
         let file = self.file(id).ok_or(ModelError::NotFound)?;
-        states.insert(file.id.clone(), State::Loading);
+        let victims = residency::make_room(&residents(&states), file.bytes, &self.limits)
+            .map_err(|_| ModelError::Busy)?;
+        let displaced: Vec<Arc<LoadedModel>> = victims
+            .iter()
+            .filter_map(|victim| match states.remove(victim) {
+                Some(State::Ready { model, .. }) => Some(model),
+                _ => None,
+            })
+            .collect();
+        states.insert(file.id.clone(), State::Loading(file.bytes));
         drop(states);
-        self.spawn_load(file);
+        self.spawn_load(file, displaced);
         Err(ModelError::Loading)
     }
 
-    /// Starts loading these models in the background; unknown ids are an error.
+    /// Starts loading these models in the background, as many as may be loaded at once (the
+    /// others load on first use); unknown ids are an error.
     pub fn preload(self: &Arc<Self>, ids: &[String]) -> anyhow::Result<()> {
-        for id in ids {
+        for (index, id) in ids.iter().enumerate() {
+            if self.file(id).is_none() {
+                anyhow::bail!("model `{id}`: {}", ModelError::NotFound);
+            }
+            if index >= self.limits.max_loaded {
+                tracing::info!(model = %id, "loads on first use (--max-loaded-models)");
+                continue;
+            }
             match self.get(id) {
                 Ok(_) | Err(ModelError::Loading) => {}
                 Err(error) => anyhow::bail!("model `{id}`: {error}"),
@@ -149,13 +210,30 @@ impl ModelRegistry {
         Ok(())
     }
 
+    /// Unloads the models nobody has used for `--model-idle-secs`. Blocking.
+    pub fn unload_idle(&self) {
+        let expired: Vec<Arc<LoadedModel>> = {
+            let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
+            residency::expired(&residents(&states), &self.limits, Instant::now())
+                .iter()
+                .filter_map(|id| match states.remove(id) {
+                    Some(State::Ready { model, .. }) => Some(model),
+                    _ => None,
+                })
+                .collect()
+        };
+        for model in expired {
+            model.unload();
+        }
+    }
+
     /// The model's state by name: `not_loaded`, `loading`, `ready` or `failed`.
     pub fn state(&self, id: &str) -> &'static str {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
         match states.get(id) {
             None => "not_loaded",
-            Some(State::Loading) => "loading",
-            Some(State::Ready(_)) => "ready",
+            Some(State::Loading(_)) => "loading",
+            Some(State::Ready { .. }) => "ready",
             Some(State::Failed) => "failed",
         }
     }
@@ -191,7 +269,7 @@ impl ModelRegistry {
         let mut models: Vec<_> = states
             .values()
             .filter_map(|state| match state {
-                State::Ready(model) => Some(Arc::clone(model)),
+                State::Ready { model, .. } => Some(Arc::clone(model)),
                 _ => None,
             })
             .collect();
@@ -199,15 +277,28 @@ impl ModelRegistry {
         models
     }
 
-    fn spawn_load(self: &Arc<Self>, file: ModelFile) {
+    /// Loads `file` on a thread of its own, once the models it displaces have freed their
+    /// memory.
+    fn spawn_load(self: &Arc<Self>, file: ModelFile, displaced: Vec<Arc<LoadedModel>>) {
         let registry = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("sotto-load".into()).spawn(move || {
-            let started = std::time::Instant::now();
+            for model in displaced {
+                model.unload();
+            }
+            let started = Instant::now();
             let template = registry.templates.for_model(&file.id, &file.path);
             let state = match load(&file, template.as_deref(), registry.engine_config) {
                 Ok(model) => {
-                    tracing::info!(model = %file.id, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
-                    State::Ready(Arc::new(model))
+                    tracing::info!(
+                        model = %file.id,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        footprint_mb = model.footprint >> 20,
+                        "model loaded"
+                    );
+                    State::Ready {
+                        model: Arc::new(model),
+                        last_used: Instant::now(),
+                    }
                 }
                 Err(error) => {
                     tracing::error!(model = %file.id, error = format!("{error:#}"), "model failed to load");
@@ -221,6 +312,48 @@ impl ModelRegistry {
             tracing::error!(%error, "could not spawn a model loading thread");
         }
     }
+}
+
+/// Unloads idle models every few seconds, for `--model-idle-secs`; returns at once without it.
+pub async fn unload_idle(registry: Arc<ModelRegistry>) {
+    let Some(idle) = registry.limits.idle else {
+        return;
+    };
+    let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let registry = Arc::clone(&registry);
+        // Unloading waits for the engine threads to end.
+        if tokio::task::spawn_blocking(move || registry.unload_idle())
+            .await
+            .is_err()
+        {
+            tracing::error!("unloading idle models failed");
+        }
+    }
+}
+
+/// The policy's view of the loaded and loading models.
+fn residents(states: &HashMap<String, State>) -> Vec<Resident> {
+    states
+        .iter()
+        .filter_map(|(id, state)| match state {
+            State::Ready { model, last_used } => Some(Resident {
+                id: id.clone(),
+                last_used: *last_used,
+                footprint: model.footprint,
+                busy: model.busy(),
+            }),
+            State::Loading(estimate) => Some(Resident {
+                id: id.clone(),
+                last_used: Instant::now(),
+                footprint: *estimate,
+                busy: true,
+            }),
+            State::Failed => None,
+        })
+        .collect()
 }
 
 fn model_file(path: &Path) -> Option<ModelFile> {
@@ -282,6 +415,7 @@ fn load(
     let template = ChatTemplate::new(source, bos, eos)?;
     let model = Arc::new(model);
     let embeddings = Embeddings::new(Arc::clone(&model), config);
+    let footprint = model.size() + kv_bytes(&model, config);
     let engine = Engine::start(model, config)?;
     let turn_boundary = template
         .turn_boundary()
@@ -294,5 +428,27 @@ fn load(
         template,
         turn_boundary,
         embeddings,
+        footprint,
     })
+}
+
+/// The chat context's KV cache in bytes (16-bit keys and values for every slot's tokens), from
+/// the GGUF's attention sizes; the embeddings context, created on demand, is not counted.
+fn kv_bytes(model: &LlamaModel, config: EngineConfig) -> u64 {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    let head_size = |key: &str| {
+        model
+            .meta_val_str(&format!("{arch}.attention.{key}"))
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                u64::from(model.n_embd().unsigned_abs()) / u64::from(model.n_head().max(1))
+            })
+    };
+    let per_token_per_layer =
+        u64::from(model.n_head_kv()) * (head_size("key_length") + head_size("value_length")) * 2;
+    let tokens = u64::from(config.ctx_per_slot) * u64::from(config.parallel);
+    u64::from(model.n_layer()) * per_token_per_layer * tokens
 }

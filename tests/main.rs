@@ -31,6 +31,7 @@ mod openai_sdk;
 mod privacy;
 mod promises;
 mod prompt_cache;
+mod residency;
 mod responses;
 mod scheduling;
 mod security;

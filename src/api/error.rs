@@ -342,6 +342,13 @@ impl From<ModelError> for ApiError {
                 "The model failed to load; the server's log says why.",
             )
             .with_code("model_failed"),
+            ModelError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "Every loaded model is serving requests, and this one may load only once one of them is free (--max-loaded-models, --memory-budget-mb); retry shortly.",
+            )
+            .with_code("models_busy")
+            .with_retry_after(5),
         }
     }
 }

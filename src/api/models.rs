@@ -2,53 +2,87 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use crate::models::{ModelError, ModelFile};
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let data: Vec<Value> = state
+#[derive(Serialize)]
+pub struct ModelList {
+    object: &'static str,
+    data: Vec<ModelObject>,
+}
+
+/// OpenAI's fields, plus what a user of an uncensored server should be able to check: whether
+/// it is loaded, its context per request, the exact chat template its prompts go through, and
+/// the completion budget of requests without `max_tokens` (`null`: the rest of the context),
+/// so a client can know it before a reply is cut.
+#[derive(Serialize)]
+pub struct ModelObject {
+    id: String,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+    max_tokens_default: Option<u32>,
+    loaded: bool,
+    /// `not_loaded`, `loading`, `ready` or `failed`: the chat page says when one is loading.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context_length: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_template: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
+    let data = state
         .registry
         .files()
         .iter()
         .map(|file| summary(file, &state))
         .collect();
-    Json(json!({ "object": "list", "data": data }))
+    Json(ModelList {
+        object: "list",
+        data,
+    })
 }
 
-/// One model, plus what a user of an uncensored server should be able to check: whether it is
-/// loaded, its context per request, and the exact chat template its prompts go through.
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ModelObject>> {
     let file = state
         .registry
         .file(&id)
         .ok_or(ApiError::from(ModelError::NotFound))?;
     let mut body = summary(&file, &state);
-    body["size_bytes"] = json!(file.bytes);
-    body["loaded"] = json!(false);
+    body.size_bytes = Some(file.bytes);
     if let Some(model) = state
         .registry
         .loaded()
         .into_iter()
         .find(|model| model.id == id)
     {
-        body["loaded"] = json!(true);
-        body["context_length"] = json!(model.engine.slot_context());
-        body["chat_template"] = json!(model.template.source());
+        body.context_length = Some(model.engine.slot_context());
+        body.chat_template = Some(model.template.source().to_owned());
     }
     Ok(Json(body))
 }
 
-/// OpenAI's fields, plus the completion budget of requests without `max_tokens` (`null`: the
-/// rest of the context), so a client can know it before a reply is cut.
-fn summary(file: &ModelFile, state: &AppState) -> Value {
-    json!({
-        "id": file.id,
-        "object": "model",
-        "created": file.created,
-        "owned_by": "sotto",
-        "max_tokens_default": state.max_tokens_default,
-    })
+fn summary(file: &ModelFile, state: &AppState) -> ModelObject {
+    let model_state = state.registry.state(&file.id);
+    ModelObject {
+        id: file.id.clone(),
+        object: "model",
+        created: file.created,
+        owned_by: "sotto",
+        max_tokens_default: state.max_tokens_default,
+        loaded: model_state == "ready",
+        state: model_state,
+        size_bytes: None,
+        context_length: None,
+        chat_template: None,
+    }
 }

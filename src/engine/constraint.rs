@@ -129,9 +129,9 @@ impl Engine {
         // A fence's first tokens are always allowed, so a fenced grammar's first mask proves
         // nothing about the document inside it: the bare document is checked too.
         let bare = match spec {
-            GrammarSpec::JsonMayBeFenced(schema) => Some(top_level(&GrammarSpec::JsonSchema(
-                schema.clone(),
-            ))?),
+            GrammarSpec::JsonMayBeFenced(schema) => {
+                Some(top_level(&GrammarSpec::JsonSchema(schema.clone()))?)
+            }
             _ => None,
         };
         let model = Arc::clone(&self.inner.model);

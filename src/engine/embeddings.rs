@@ -44,6 +44,7 @@ enum State {
 pub struct Embedder {
     worker: WorkerThread<EmbedJob>,
     admission: Arc<Semaphore>,
+    capacity: usize,
     callers: Arc<CallerLimits>,
 }
 
@@ -138,8 +139,18 @@ impl Embeddings {
         Ok(Embedder {
             worker,
             admission: Arc::new(Semaphore::new(capacity)),
+            capacity,
             callers: CallerLimits::new(self.config.max_per_caller),
         })
+    }
+
+    /// Requests accepted and not yet answered (0 when the thread never started).
+    pub fn in_flight(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            State::Running(embedder) => embedder.capacity - embedder.admission.available_permits(),
+            State::Idle | State::Stopped => 0,
+        }
     }
 
     /// Ends the embeddings thread, if it runs, and waits until its context is freed; none is

@@ -45,7 +45,8 @@ function infoLine(info) {
   const parts = [];
   if (info.context_length)
     parts.push(`Context: ${info.context_length} tokens per request (prompt and reply together).`);
-  if (info.loaded === false) parts.push('Not loaded yet: the first message loads it.');
+  if (info.state === 'loading') parts.push('Loading now: it answers in a few seconds.');
+  else if (info.loaded === false) parts.push('Not loaded: the first message loads it (and may unload another model).');
   return parts.join(' ');
 }
 
