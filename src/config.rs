@@ -249,11 +249,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
 
-    /// Models loaded at once. Loading another first unloads the least recently used one
-    /// that serves no request; when every loaded model is busy, the request gets a 503
-    /// `models_busy` with `Retry-After`.
-    #[arg(long, env = "SOTTO_MAX_LOADED_MODELS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub max_loaded_models: u32,
+    /// Models loaded at once [default: as many as `--model` names, at least 1]. Loading
+    /// another first unloads the least recently used one that serves no request; when every
+    /// loaded model is busy, the request gets a 503 `models_busy` with `Retry-After`.
+    #[arg(long, env = "SOTTO_MAX_LOADED_MODELS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_loaded_models: Option<u32>,
 
     /// Memory (MiB) loaded models may hold together, weights and KV cache: loading another
     /// unloads the least recently used idle ones until it fits (a model's file size stands
@@ -291,7 +291,9 @@ impl ServeConfig {
     /// How many models, and how much memory, may stay loaded.
     pub(crate) fn residency(&self) -> crate::models::Residency {
         crate::models::Residency {
-            max_loaded: self.max_loaded_models as usize,
+            max_loaded: self
+                .max_loaded_models
+                .map_or(self.models.len().max(1), |max| max as usize),
             memory_budget: (self.memory_budget_mb > 0).then(|| self.memory_budget_mb << 20),
             idle: (self.model_idle_secs > 0).then(|| Duration::from_secs(self.model_idle_secs)),
         }

@@ -106,7 +106,7 @@ async fn chat_when_loaded(app: &TestApp, model: &str) -> (Value, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_second_model_unloads_the_first_but_not_while_it_streams() {
-    let (app, _models) = two_model_app(|config| config.max_loaded_models = 1).await;
+    let (app, _models) = two_model_app(|config| config.max_loaded_models = Some(1)).await;
     assert_eq!(
         states(&app).await,
         vec![
@@ -150,7 +150,7 @@ async fn the_second_model_unloads_the_first_but_not_while_it_streams() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_models_stay_loaded_when_allowed() {
-    let (app, _models) = two_model_app(|config| config.max_loaded_models = 2).await;
+    let (app, _models) = two_model_app(|config| config.max_loaded_models = Some(2)).await;
     chat_when_loaded(&app, SECOND).await;
     assert_eq!(state_of(&app, MODEL).await, "ready");
     assert_eq!(state_of(&app, SECOND).await, "ready");
