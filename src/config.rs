@@ -1,13 +1,27 @@
-//! Command line and environment configuration.
+//! Command line, environment and config file.
 //!
-//! Every `serve` flag can also be set through a `SOTTO_*` environment variable, so the same
-//! binary is configured the same way on a laptop, in Docker and in tests.
+//! Every `serve` flag can also be set through a `SOTTO_*` environment variable and a key of
+//! the TOML config file (the flag's name with `_`), so the same binary is configured the same
+//! way on a laptop, in Docker and in tests. clap parses the command line and writes the help;
+//! [`layers`] merges defaults, file, environment and flags (in that order, the last wins).
 
+mod command_line;
+mod layers;
+mod show;
+mod text;
+mod validate;
+
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use command_line::{command_line_only, settings, Setting};
+pub use command_line::{parse, parse_from};
+pub use layers::{ConfigError, Loaded, Origin};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,7 +39,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the chat UI and the OpenAI-compatible API.
-    Serve(ServeConfig),
+    Serve(ServeArgs),
+    /// Print the configuration `serve` would run with (the same flags), each value with where
+    /// it came from: a flag, a `SOTTO_*` variable, the config file or the default.
+    Config(ServeArgs),
     /// Manage user accounts (works while the server runs).
     Users {
         #[command(flatten)]
@@ -86,7 +103,8 @@ pub enum KeysAction {
     Revoke { id: i64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Signup {
     /// Anyone can create an account on the sign-up page.
     Open,
@@ -94,7 +112,8 @@ pub enum Signup {
     Closed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Auth {
     /// `/v1` requires an API key.
     On,
@@ -102,14 +121,39 @@ pub enum Auth {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FlashAttention {
     Auto,
     On,
     Off,
 }
 
+/// `serve`'s and `config`'s arguments: the config file and the settings.
 #[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A TOML file of settings, one key per flag (its name with `_`: `ctx_size = 2048`);
+    /// flags and `SOTTO_*` variables win over it [default: `sotto.toml` in the working
+    /// directory, when there is one].
+    #[arg(long = "config", env = "SOTTO_CONFIG", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub flags: ServeConfig,
+
+    /// The settings given on the command line, by key (filled in by [`parse`]).
+    #[arg(skip)]
+    given: BTreeSet<String>,
+
+    /// Whether `--config` was (rather than `SOTTO_CONFIG`), for the message when it is missing.
+    #[arg(skip)]
+    config_on_command_line: bool,
+}
+
+/// Every `serve` setting. Each field is a flag, a `SOTTO_*` variable and a config file key
+/// (the flag's long name with `_`); ranges are checked for all three in `validate.rs`.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "SOTTO_HOST", default_value = "127.0.0.1")]
@@ -122,11 +166,13 @@ pub struct ServeConfig {
     /// Directory holding the `.gguf` model files; each file is a model whose id is its name
     /// without `.gguf`.
     #[arg(long, env = "SOTTO_MODELS_DIR", default_value = "models")]
+    #[serde(deserialize_with = "text::one")]
     pub models_dir: PathBuf,
 
     /// Model id to load at start-up (repeatable). Without it every model in the directory is
     /// loaded. Other models in the directory are loaded on their first request.
     #[arg(long = "model", env = "SOTTO_MODEL", value_delimiter = ',')]
+    #[serde(rename = "model", deserialize_with = "text::list")]
     pub models: Vec<String>,
 
     /// A Jinja chat template to use instead of the one in a model's GGUF (to fix a broken one,
@@ -138,18 +184,19 @@ pub struct ServeConfig {
         env = "SOTTO_CHAT_TEMPLATE_FILE",
         value_delimiter = ','
     )]
+    #[serde(rename = "chat_template_file", deserialize_with = "text::list")]
     pub chat_template_files: Vec<String>,
 
     /// Number of sequences decoded together (slots) per model.
-    #[arg(long, env = "SOTTO_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, env = "SOTTO_PARALLEL", default_value_t = 4)]
     pub parallel: u32,
 
     /// Context size in tokens for each slot (prompt plus completion).
-    #[arg(long, env = "SOTTO_CTX_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..))]
+    #[arg(long, env = "SOTTO_CTX_SIZE", default_value_t = 4096)]
     pub ctx_size: u32,
 
     /// CPU threads for the engine [default: the number of available cores].
-    #[arg(long, env = "SOTTO_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "SOTTO_THREADS")]
     pub threads: Option<u32>,
 
     /// Requests that may wait for a free slot per model; beyond this the API answers 429.
@@ -162,7 +209,7 @@ pub struct ServeConfig {
     /// at least `--parallel`]. Half: one busy caller still keeps every slot busy with a deep
     /// queue behind them, and at least as many places stay open for everyone else; never
     /// below `--parallel`, so a caller alone can use every slot.
-    #[arg(long, env = "SOTTO_MAX_REQUESTS_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SOTTO_MAX_REQUESTS_PER_CALLER")]
     pub max_requests_per_caller: Option<u32>,
 
     /// Completion tokens a reply gets when its request sets neither `max_tokens` nor
@@ -194,6 +241,7 @@ pub struct ServeConfig {
 
     /// Directory for the server's own data (the accounts database).
     #[arg(long, env = "SOTTO_DATA_DIR", default_value = "data")]
+    #[serde(deserialize_with = "text::one")]
     pub data_dir: PathBuf,
 
     /// Whether anyone may sign up, or only `sotto users add` creates accounts.
@@ -224,24 +272,26 @@ pub struct ServeConfig {
     /// rebinding): the names in its URL, such as `sotto.lan` or `chat.example.org`. A leading
     /// dot allows subdomains too; `*` allows any name.
     #[arg(long, env = "SOTTO_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[serde(deserialize_with = "text::list")]
     pub allowed_hosts: Vec<String>,
 
     /// Addresses of reverse proxies whose `X-Forwarded-For` (the client's address, for login
     /// throttling) and `X-Forwarded-Proto` (whether the client used HTTPS) are believed.
     #[arg(long, env = "SOTTO_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[serde(deserialize_with = "text::list")]
     pub trusted_proxies: Vec<IpAddr>,
 
     /// Open connections at most; further clients wait until one closes.
-    #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: u32,
 
     /// Seconds a client has to send a request's headers, and to start its next request on an
     /// open connection before it is closed.
-    #[arg(long, env = "SOTTO_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SOTTO_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
     /// Seconds a client has to send a request's body.
-    #[arg(long, env = "SOTTO_BODY_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SOTTO_BODY_TIMEOUT_SECS", default_value_t = 60)]
     pub body_timeout_secs: u64,
 
     /// Seconds open requests get to finish once SIGTERM or Ctrl-C stops the server; streams
@@ -310,15 +360,19 @@ impl ServeConfig {
     /// A configuration with the defaults, for tests and embedding: the documented defaults
     /// only, whatever `SOTTO_*` variables the process happens to have.
     pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
-        let without_env =
-            Cli::command().mut_subcommand("serve", |serve| serve.mut_args(|arg| arg.env(None)));
-        let matches = without_env.get_matches_from(["sotto", "serve"]);
-        let cli = Cli::from_arg_matches(&matches).expect("the defaults parse");
-        let Command::Serve(mut config) = cli.command else {
-            unreachable!("parsed the serve subcommand")
-        };
+        let mut config = Self::defaults();
         config.models_dir = models_dir.into();
         config
+    }
+
+    /// The flags' declared defaults.
+    fn defaults() -> Self {
+        let matches = command_line_only().get_matches_from(["sotto", "serve"]);
+        let cli = Cli::from_arg_matches(&matches).expect("the defaults parse");
+        let Command::Serve(args) = cli.command else {
+            unreachable!("parsed the serve subcommand")
+        };
+        args.flags
     }
 }
 
@@ -329,17 +383,39 @@ mod tests {
     #[test]
     fn the_per_caller_limit_defaults_to_half_the_places_but_every_slot() {
         let limit = |args: &[&str]| {
-            let cli = Cli::parse_from(["sotto", "serve"].iter().chain(args));
-            let Command::Serve(config) = cli.command else {
+            let cli = parse_from(["sotto", "serve"].iter().chain(args));
+            let Command::Serve(serve) = cli.command else {
                 unreachable!("parsed the serve subcommand")
             };
-            config.requests_per_caller()
+            serve.flags.requests_per_caller()
         };
         assert_eq!(limit(&[]), 34);
         assert_eq!(limit(&["--parallel", "2"]), 33);
         assert_eq!(limit(&["--parallel", "4", "--queue", "0"]), 4);
         assert_eq!(limit(&["--queue", "4294967295"]), 1 << 31);
         assert_eq!(limit(&["--max-requests-per-caller", "5"]), 5);
+    }
+
+    #[test]
+    fn every_serve_flag_is_a_file_key_and_a_variable_of_the_same_name() {
+        let fields = figment::value::Value::serialize(ServeConfig::with_models_dir("m"))
+            .ok()
+            .and_then(figment::value::Value::into_dict)
+            .expect("a table");
+        let fields: BTreeSet<&str> = fields.keys().map(String::as_str).collect();
+        let settings = settings();
+        let keys: BTreeSet<&str> = settings.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, fields, "a field's serde name is not its flag's");
+        for setting in &settings {
+            assert_eq!(setting.env, format!("SOTTO_{}", setting.key.to_uppercase()));
+            assert_eq!(setting.flag, format!("--{}", setting.key.replace('_', "-")));
+        }
+        let Command::Config(args) =
+            parse_from(["sotto", "config", "--model", "a", "--port", "1"]).command
+        else {
+            unreachable!("parsed the config subcommand")
+        };
+        assert_eq!(args.given, BTreeSet::from(["model".into(), "port".into()]));
     }
 
     #[test]

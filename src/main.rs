@@ -5,15 +5,18 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use sotto::config::{Cli, Command};
+use sotto::config::Command;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = sotto::config::parse();
     match cli.command {
-        Command::Serve(config) => {
+        Command::Serve(args) => {
             sotto::telemetry::init();
-            match serve(config) {
+            let served = args
+                .load()
+                .map_err(anyhow::Error::from)
+                .and_then(|loaded| serve(loaded.config));
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!("{error:#}");
@@ -21,6 +24,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Config(args) => match args.load() {
+            Ok(loaded) => {
+                print!("{}", loaded.render());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Users { data, action } => admin(sotto::cli::users(&data, action)),
         Command::Keys { data, action } => admin(sotto::cli::keys(&data, action)),
         Command::Healthcheck { port } => healthcheck(port),

@@ -15,6 +15,7 @@ mod chat_api;
 mod choices;
 mod cli;
 mod compatibility;
+mod config_file;
 mod connections;
 mod control_tokens;
 mod embeddings;

@@ -16,7 +16,7 @@ pub struct Launch<'a> {
     pub env: &'a [(&'a str, &'a str)],
     /// The default model is also in models/ under these ids.
     pub model_aliases: &'a [&'a str],
-    /// The child's working directory; the test's own when `None`.
+    /// The child's working directory; `root` when `None`.
     pub current_dir: Option<&'a Path>,
 }
 
@@ -123,9 +123,8 @@ impl ServerProcess {
             .env("SOTTO_PARALLEL", "2")
             .env("SOTTO_THREADS", "1")
             .envs(env.iter().copied());
-        if let Some(dir) = current_dir {
-            command.current_dir(dir);
-        }
+        // Not the checkout: a developer's own sotto.toml there must not configure tests.
+        command.current_dir(current_dir.unwrap_or(root));
         let child = command.spawn().expect("the server starts");
         Self::listening(child, root)
     }
@@ -225,7 +224,7 @@ impl ServerProcess {
 
     /// Waits (60 s at most) until the server started in `root` says where it listens; fails
     /// at once if it exits first.
-    fn listening(mut child: Child, root: &Path) -> Self {
+    pub fn listening(mut child: Child, root: &Path) -> Self {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let log = std::fs::read_to_string(root.join("stderr.log")).unwrap_or_default();
@@ -261,10 +260,11 @@ impl ServerProcess {
     }
 }
 
-/// The `sotto` binary without this process's `SOTTO_*` variables (a developer's own
-/// configuration must not change what a test sees).
+/// The `sotto` binary without this process's `SOTTO_*` variables, run outside the checkout (a
+/// developer's own configuration, variables or `sotto.toml`, must not change what a test sees).
 pub fn sotto_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sotto"));
+    command.current_dir(std::env::temp_dir());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SOTTO_") {
             command.env_remove(name);

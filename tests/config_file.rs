@@ -1,0 +1,327 @@
+//! The config file, the environment and flags in every order of precedence, seen through the
+//! real binary's `sotto config` (and `serve`) run in a temporary working directory.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::process::{output_within, sotto_command, ServerProcess};
+use common::MODEL;
+use serde_json::{json, Value};
+
+/// `sotto config args` in `dir` with exactly `env` (no `SOTTO_*` of this process).
+fn sotto_config(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = sotto_command();
+    command
+        .current_dir(dir)
+        .arg("config")
+        .args(args)
+        .envs(env.iter().copied());
+    output_within(command, Duration::from_secs(30))
+}
+
+/// What `sotto config` printed, which must have succeeded.
+fn shown(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// What a failed command printed on stderr.
+fn refused(output: Output) -> String {
+    assert!(!output.status.success(), "accepted");
+    String::from_utf8(output.stderr).expect("utf-8")
+}
+
+/// The line `sotto config` printed for `key`.
+fn line<'a>(shown: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key} = ");
+    shown
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in:\n{shown}"))
+}
+
+/// A working directory; its path as the binary sees it (the current directory is canonical).
+fn work_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().canonicalize().expect("canonical");
+    (dir, path)
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file_which_beats_the_defaults() {
+    // Every combination of the three sources, for two keys of different types.
+    for (in_file, in_env, in_flags) in (0..8).map(|i| (i & 1 != 0, i & 2 != 0, i & 4 != 0)) {
+        let (_dir, dir) = work_dir();
+        let file = dir.join("sotto.toml");
+        if in_file {
+            write(&file, "port = 9001\nauth = \"off\"\n");
+        }
+        let env: &[(&str, &str)] = if in_env {
+            &[("SOTTO_PORT", "9002"), ("SOTTO_AUTH", "on")]
+        } else {
+            &[]
+        };
+        let flags: &[&str] = if in_flags {
+            &["--port", "9003", "--auth", "off"]
+        } else {
+            &[]
+        };
+        let shown = shown(sotto_config(&dir, flags, env));
+        let case = format!("file={in_file} env={in_env} flags={in_flags}");
+        let file = file.display();
+        let (port, auth) = match (in_file, in_env, in_flags) {
+            (_, _, true) => (
+                "port = 9003  # flag --port".to_owned(),
+                "auth = \"off\"  # flag --auth".to_owned(),
+            ),
+            (_, true, false) => (
+                "port = 9002  # env SOTTO_PORT".to_owned(),
+                "auth = \"on\"  # env SOTTO_AUTH".to_owned(),
+            ),
+            (true, false, false) => (
+                format!("port = 9001  # file {file}"),
+                format!("auth = \"off\"  # file {file}"),
+            ),
+            (false, false, false) => (
+                "port = 8080  # default".to_owned(),
+                "auth = \"on\"  # default".to_owned(),
+            ),
+        };
+        assert_eq!(line(&shown, "port"), port, "{case}");
+        assert_eq!(line(&shown, "auth"), auth, "{case}");
+        // What no source sets stays the default.
+        assert_eq!(
+            line(&shown, "parallel"),
+            "parallel = 4  # default",
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn lists_come_from_arrays_commas_and_repeated_flags() {
+    let (_dir, dir) = work_dir();
+    let file = dir.join("sotto.toml");
+    write(
+        &file,
+        "model = [\"a\", \"b\"]\ntrusted_proxies = \"10.0.0.1,::1\"\n",
+    );
+    let from_file = shown(sotto_config(&dir, &[], &[]));
+    let file = file.display();
+    assert_eq!(
+        line(&from_file, "model"),
+        format!("model = [\"a\", \"b\"]  # file {file}")
+    );
+    assert_eq!(
+        line(&from_file, "trusted_proxies"),
+        format!("trusted_proxies = [\"10.0.0.1\", \"::1\"]  # file {file}")
+    );
+    // SOTTO_CONFIG and another tool's SOTTO_ variable are not settings, nor unknown keys.
+    let env = [
+        ("SOTTO_MODEL", "c,d"),
+        ("SOTTO_BASE_URL", "http://127.0.0.1:1"),
+    ];
+    let from_env = shown(sotto_config(&dir, &[], &env));
+    assert_eq!(
+        line(&from_env, "model"),
+        "model = [\"c\", \"d\"]  # env SOTTO_MODEL"
+    );
+    let from_flags = shown(sotto_config(
+        &dir,
+        &["--model", "e", "--model", "f"],
+        &[("SOTTO_MODEL", "c,d")],
+    ));
+    assert_eq!(
+        line(&from_flags, "model"),
+        "model = [\"e\", \"f\"]  # flag --model"
+    );
+}
+
+#[test]
+fn the_file_is_sotto_toml_in_the_working_directory_unless_one_is_named() {
+    let (_dir, dir) = work_dir();
+    write(&dir.join("sotto.toml"), "parallel = 2\n");
+    write(&dir.join("other.toml"), "parallel = 3\n");
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).expect("dir");
+
+    let default = shown(sotto_config(&dir, &[], &[]));
+    let expected = format!("parallel = 2  # file {}", dir.join("sotto.toml").display());
+    assert_eq!(line(&default, "parallel"), expected);
+    let other = format!("parallel = 3  # file {}", dir.join("other.toml").display());
+    let named = shown(sotto_config(&dir, &["--config", "other.toml"], &[]));
+    assert_eq!(line(&named, "parallel"), other);
+    let by_env = shown(sotto_config(&dir, &[], &[("SOTTO_CONFIG", "other.toml")]));
+    assert_eq!(line(&by_env, "parallel"), other);
+    // Only the working directory's: not a parent's.
+    let below = shown(sotto_config(&sub, &[], &[]));
+    assert_eq!(line(&below, "parallel"), "parallel = 4  # default");
+
+    // A file named but missing is an error, whoever names it.
+    let stderr = refused(sotto_config(&dir, &["--config", "missing.toml"], &[]));
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+    assert!(stderr.contains("--config"), "{stderr}");
+    let stderr = refused(sotto_config(&dir, &[], &[("SOTTO_CONFIG", "gone.toml")]));
+    assert!(stderr.contains("gone.toml"), "{stderr}");
+    assert!(stderr.contains("SOTTO_CONFIG"), "{stderr}");
+}
+
+/// `sotto serve` in `dir` stops at start-up with an error; what it printed.
+fn serve_refused(dir: &Path) -> String {
+    let mut command = sotto_command();
+    command.current_dir(dir).arg("serve");
+    refused(output_within(command, Duration::from_secs(60)))
+}
+
+#[test]
+fn an_unknown_key_fails_at_start_up_naming_the_key_and_the_file_but_not_its_value() {
+    let (_dir, dir) = work_dir();
+    let file = dir.join("sotto.toml");
+    let canary = "sk-canary-4f1b9c";
+    write(&file, &format!("port = 0\napi_key = \"{canary}\"\n"));
+    for stderr in [serve_refused(&dir), refused(sotto_config(&dir, &[], &[]))] {
+        assert!(stderr.contains("`api_key`"), "{stderr}");
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(!stderr.contains(canary), "{stderr}");
+    }
+    // Nor when the file does not parse, which TOML's own message would quote.
+    write(&file, &format!("api_key = \"{canary}\n"));
+    let stderr = refused(sotto_config(&dir, &[], &[]));
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+    assert!(!stderr.contains(canary), "{stderr}");
+}
+
+#[test]
+fn an_invalid_value_fails_at_start_up_naming_the_key_and_its_source() {
+    let (_dir, dir) = work_dir();
+    let file = dir.join("sotto.toml");
+    let path = file.display().to_string();
+    // Out of range (clap's check for flags, now for every source), of the wrong type, not
+    // one of the choices, not an address.
+    for (text, key) in [
+        ("parallel = 0", "`parallel`"),
+        ("ctx_size = 10", "`ctx_size`"),
+        ("port = \"canary-port\"", "`port`"),
+        ("port = 70000", "`port`"),
+        ("auth = \"canary-auth\"", "`auth`"),
+        ("trusted_proxies = [\"canary-proxy\"]", "`trusted_proxies"),
+    ] {
+        write(&file, &format!("{text}\n"));
+        let stderr = refused(sotto_config(&dir, &[], &[]));
+        assert!(stderr.contains(key), "{text}: {stderr}");
+        assert!(stderr.contains(&path), "{text}: {stderr}");
+        assert!(!stderr.contains("canary"), "{text}: {stderr}");
+    }
+    write(&file, "parallel = 0\n");
+    let stderr = serve_refused(&dir);
+    assert!(
+        stderr.contains("`parallel`") && stderr.contains(&path),
+        "{stderr}"
+    );
+    // The same range from the other sources, each named.
+    let stderr = refused(sotto_config(&dir, &[], &[("SOTTO_PARALLEL", "300")]));
+    assert!(stderr.contains("env SOTTO_PARALLEL"), "{stderr}");
+    let stderr = refused(sotto_config(&dir, &["--parallel", "0"], &[]));
+    assert!(stderr.contains("flag --parallel"), "{stderr}");
+}
+
+#[test]
+fn a_file_other_users_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, dir) = work_dir();
+    let file = dir.join("sotto.toml");
+    write(&file, "parallel = 2\n");
+    for mode in [0o666, 0o620] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let stderr = refused(sotto_config(&dir, &[], &[]));
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("other users"), "{stderr}");
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(line(&shown(sotto_config(&dir, &[], &[])), "parallel").starts_with("parallel = 2"));
+}
+
+#[test]
+fn the_example_file_parses_and_sets_what_it_lists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("sotto.example.toml");
+    let text = std::fs::read_to_string(&example).expect("sotto.example.toml");
+    let (_dir, dir) = work_dir();
+    let copy = dir.join("example.toml");
+    write(&copy, &text);
+    let shown = shown(sotto_config(&dir, &["--config", "example.toml"], &[]));
+    let keys: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && line.contains(" = "))
+        .filter_map(|line| line.split(" = ").next())
+        .collect();
+    assert!(keys.len() >= 10, "{keys:?}");
+    for key in keys {
+        let origin = format!("# file {}", copy.display());
+        assert!(line(&shown, key).ends_with(&origin), "{key}: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn serve_runs_with_the_values_of_the_file_alone() {
+    let (_dir, dir) = work_dir();
+    let models = common::models_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let data = dir.join("data");
+    write(
+        &dir.join("sotto.toml"),
+        &format!(
+            "port = {port}\nmodels_dir = {:?}\ndata_dir = {:?}\nparallel = 3\nctx_size = 256\n\
+             threads = 1\nauth = \"off\"\nmax_tokens_default = 3\n",
+            models.path().display().to_string(),
+            data.display().to_string(),
+        ),
+    );
+    let mut command = sotto_command();
+    command
+        .current_dir(&dir)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log"))
+        .stdin(Stdio::null());
+    let server = ServerProcess::listening(command.spawn().expect("starts"), &dir);
+    assert_eq!(server.base, format!("http://127.0.0.1:{port}"));
+    common::wait_model_ready(&server.base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.stderr().contains("slots=3") {
+        assert!(Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // No key needed (auth off), and a request without max_tokens gets the file's default.
+    let response = common::client()
+        .post(format!("{}/v1/completions", server.base))
+        .json(&json!({ "model": MODEL, "prompt": "One, two,", "temperature": 0 }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-sotto-max-tokens-default"], "3");
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["usage"]["completion_tokens"].as_u64() <= Some(3),
+        "{body}"
+    );
+    // The accounts database is where the file says.
+    assert!(data.join("sotto.db").exists());
+}
