@@ -302,7 +302,7 @@ pub struct ServeConfig {
     /// Models loaded at once [default: as many as `--model` names, at least 1]. Loading
     /// another first unloads the least recently used one that serves no request; when every
     /// loaded model is busy, the request gets a 503 `models_busy` with `Retry-After`.
-    #[arg(long, env = "SOTTO_MAX_LOADED_MODELS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "SOTTO_MAX_LOADED_MODELS")]
     pub max_loaded_models: Option<u32>,
 
     /// Memory (MiB) loaded models may hold together, weights and KV cache: loading another

@@ -32,6 +32,11 @@ pub fn out_of_range(config: &ServeConfig) -> Vec<OutOfRange> {
     check("ctx_size", some(config.ctx_size), 64..=u64::MAX);
     check("threads", config.threads.map(u64::from), 1..=1024);
     check(
+        "max_loaded_models",
+        config.max_loaded_models.map(u64::from),
+        1..=64,
+    );
+    check(
         "max_requests_per_caller",
         config.max_requests_per_caller.map(u64::from),
         1..=u64::MAX,
