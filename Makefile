@@ -31,7 +31,7 @@ E2E_APT_PACKAGES := chromium fonts-dejavu-core
 E2E_BIN          := $(E2E_DIR)/node_modules/.bin
 FRONTEND_FILES   := static/app static/chat.css 'tests/e2e/*.mjs' eslint.config.mjs
 
-.PHONY: help dev-null deps model build run venv lint-docker browser-deps vendor-frontend test lint lint-frontend format-frontend clean
+.PHONY: help dev-null deps model build build-vulkan run venv lint-docker browser-deps vendor-frontend test lint lint-frontend format-frontend clean
 
 help: ## List the targets
 	@echo 'sotto: make run (build and serve on 127.0.0.1:8080) | make test (full test suite)'
@@ -98,6 +98,19 @@ model: ## Fetch the models into models/: SmolLM2-135M (default) and Gemma 3 270M
 
 build: dev-null ## Build the server (cargo build --release -p sotto; not the benchmark in bench/)
 	$(CARGO) build --release --locked -p sotto
+
+# Not run in CI (no GPU there): Debian's Vulkan headers and loader, and glslc for llama.cpp's shaders.
+VULKAN_APT_PACKAGES := libvulkan-dev glslc
+build-vulkan: deps ## Build the server with llama.cpp's Vulkan backend (installs libvulkan-dev, glslc)
+	@missing=(); \
+	for pkg in $(VULKAN_APT_PACKAGES); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing+=("$$pkg"); done; \
+	if (( $${#missing[@]} )); then \
+	  sudo=(); [[ "$$(id -u)" == 0 ]] || sudo=(sudo); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  "$${sudo[@]}" apt-get update -qq; \
+	  "$${sudo[@]}" apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
+	fi
+	$(CARGO) build --release --locked -p sotto --features vulkan
 
 run: deps model build ## Build and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
 	SOTTO_MODELS_DIR="$(MODELS_DIR)" exec ./$(BIN) serve $(ARGS)

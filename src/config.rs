@@ -315,6 +315,12 @@ pub struct ServeConfig {
     /// next request). 0: never.
     #[arg(long, env = "SOTTO_MODEL_IDLE_SECS", default_value_t = 0)]
     pub model_idle_secs: u64,
+
+    /// Layers of each model to offload to the GPU [default: all, when sotto is built with a
+    /// GPU backend (`--features cuda`, `vulkan` or `metal`); none otherwise]. 0 keeps a GPU
+    /// build on the CPU.
+    #[arg(long, env = "SOTTO_GPU_LAYERS")]
+    pub gpu_layers: Option<u32>,
 }
 
 impl FlashAttention {

@@ -72,6 +72,7 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         cache_mb: config.cache_mb,
         cache_idle: Duration::from_secs(config.cache_idle_secs),
         flash_attn: config.flash_attn.enabled(),
+        gpu_layers: config.gpu_layers,
     };
     let templates = TemplateFiles::parse(&config.chat_template_files);
     let registry = ModelRegistry::new(

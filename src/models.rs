@@ -384,7 +384,17 @@ fn load(
     config: EngineConfig,
 ) -> anyhow::Result<LoadedModel> {
     let backend = engine::backend()?;
-    let model = LlamaModel::load_from_file(backend, &file.path, &LlamaModelParams::default())
+    // llama.cpp offloads no layer when it has no GPU backend, whatever is asked.
+    let gpu_layers = config
+        .gpu_layers
+        .unwrap_or(if backend.supports_gpu_offload() {
+            u32::MAX
+        } else {
+            0
+        });
+    tracing::info!(model = %file.id, gpu_layers, gpu_backend = backend.supports_gpu_offload(), "loading model");
+    let params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
+    let model = LlamaModel::load_from_file(backend, &file.path, &params)
         .with_context(|| format!("loading {}", file.path.display()))?;
     let vocab = model.vocab();
     // A model without a BOS or EOS token reports an id outside the vocabulary: never look it up.

@@ -160,6 +160,34 @@ async fn threads_reach_the_engine() {
 }
 
 #[tokio::test]
+async fn gpu_layers_default_to_none_on_the_cpu_build_and_the_flag_reaches_the_loader() {
+    for (args, expected) in [
+        (&["--auth", "off"][..], "gpu_layers=0"),
+        (&["--auth", "off", "--gpu-layers", "7"][..], "gpu_layers=7"),
+    ] {
+        let root = tempfile::tempdir().expect("root");
+        let server = start(root.path(), args);
+        common::wait_model_ready(&server.base).await;
+        let log = server.stderr();
+        let line = log
+            .lines()
+            .find(|line| line.contains("loading model"))
+            .unwrap_or_else(|| panic!("no loading line in:\n{log}"));
+        assert!(line.contains(expected), "{args:?}: {line}");
+        // The CPU build has no GPU backend: nothing is offloaded whatever is asked.
+        assert!(line.contains("gpu_backend=false"), "{line}");
+        let reply = common::client()
+            .post(format!("{}/v1/chat/completions", server.base))
+            .json(&common::greedy_chat("Hi", 4))
+            .send()
+            .await
+            .expect("chat");
+        assert_eq!(reply.status(), 200, "{args:?}");
+    }
+    refused(&["--gpu-layers", "many"], "--gpu-layers");
+}
+
+#[tokio::test]
 async fn flash_attention_takes_auto_on_or_off_and_nothing_else() {
     for mode in ["auto", "on", "off"] {
         let root = tempfile::tempdir().expect("root");

@@ -60,6 +60,8 @@ pub struct EngineConfig {
     pub cache_idle: Duration,
     /// Flash attention on or off; `None` lets llama.cpp decide.
     pub flash_attn: Option<bool>,
+    /// Layers offloaded to the GPU; `None`: all of them when a GPU backend is compiled in.
+    pub gpu_layers: Option<u32>,
 }
 
 /// One generation, ready for the engine: the prompt is already tokenized and checked.
