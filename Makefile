@@ -129,8 +129,9 @@ $(VENV_INSTRUCTOR_STAMP): requirements-instructor.txt
 	"$(VENV_INSTRUCTOR)/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-instructor.txt
 	touch "$@"
 
-lint-docker: venv ## Lint the Dockerfile with hadolint
+lint-docker: venv ## Lint the Dockerfile (hadolint) and compose.yaml (the Compose specification)
 	"$(VENV)/bin/hadolint" --failure-threshold warning Dockerfile
+	"$(VENV)/bin/check-jsonschema" --builtin-schema vendor.compose-spec compose.yaml
 
 # Both crates of the workspace. bench/tests/bench_smoke.rs runs target/release/sotto: cargo
 # builds that binary for the server's own integration tests, and compiles everything before it
