@@ -107,15 +107,7 @@ impl ModelRegistry {
     /// Every model file, sorted by id. The directory is read each time so a file dropped in
     /// while the server runs is listed at once.
     pub fn files(&self) -> Vec<ModelFile> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut files: Vec<ModelFile> = entries
-            .flatten()
-            .filter_map(|entry| model_file(&entry.path()))
-            .collect();
-        files.sort_by(|a, b| a.id.cmp(&b.id));
-        files
+        files_in(&self.dir)
     }
 
     pub fn file(&self, id: &str) -> Option<ModelFile> {
@@ -223,8 +215,23 @@ impl ModelRegistry {
     }
 }
 
+/// Every model file in `dir`, sorted by id (also read by `sotto models list` and `rm`).
+pub(crate) fn files_in(dir: &Path) -> Vec<ModelFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<ModelFile> = entries
+        .flatten()
+        .filter_map(|entry| model_file(&entry.path()))
+        .collect();
+    files.sort_by(|a, b| a.id.cmp(&b.id));
+    files
+}
+
+/// A split model is served from its first part: its other parts are not models of their own.
 fn model_file(path: &Path) -> Option<ModelFile> {
-    if path.extension()? != "gguf" {
+    if path.extension()? != "gguf" || crate::gguf::split::is_later_part(path.file_name()?.to_str()?)
+    {
         return None;
     }
     let id = path.file_stem()?.to_str()?.to_owned();
@@ -295,4 +302,25 @@ fn load(
         turn_boundary,
         embeddings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_model_is_listed_once_by_its_first_part() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in [
+            "big-00001-of-00002.gguf",
+            "big-00002-of-00002.gguf",
+            "small.gguf",
+            "small.gguf.partial",
+            "small.jinja",
+        ] {
+            std::fs::write(dir.path().join(name), b"GGUF").expect("write");
+        }
+        let ids: Vec<String> = files_in(dir.path()).into_iter().map(|f| f.id).collect();
+        assert_eq!(ids, ["big-00001-of-00002", "small"]);
+    }
 }

@@ -31,6 +31,8 @@ mod openai_sdk;
 mod privacy;
 mod promises;
 mod prompt_cache;
+mod pull;
+mod pull_hostile;
 mod responses;
 mod scheduling;
 mod security;
