@@ -167,6 +167,38 @@ async fn a_pull_resumes_after_a_dropped_connection_and_the_model_then_answers() 
     assert!(text(&again.stderr).contains("no model `pulled`"));
 }
 
+/// A partial file an earlier run left (interrupted, or killed) is hashed and resumed from its
+/// end; one that already holds the whole file is finished without downloading again.
+#[test]
+fn a_later_run_resumes_the_partial_file_an_earlier_one_left() {
+    let server = FileServer::start();
+    let root = tempfile::tempdir().expect("root");
+    let dir = dir_arg(root.path());
+    let model = std::fs::read(common::model_file()).expect("the default model");
+    let half = model.len() / 3;
+    std::fs::write(root.path().join("a.gguf.partial"), &model[..half]).expect("partial");
+    std::fs::write(root.path().join("b.gguf.partial"), &model).expect("whole partial");
+    let url = format!("{}/files/{FILE}", server.base);
+    for id in ["a", "b"] {
+        let output = models(&["pull", &url, "--models-dir", &dir, "--name", id], &[]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("resuming"));
+        assert_eq!(
+            sha256_of(&root.path().join(format!("{id}.gguf"))),
+            server.sha256()
+        );
+    }
+    let ranges: Vec<Option<String>> = server.seen().into_iter().map(|seen| seen.range).collect();
+    assert_eq!(
+        ranges,
+        [
+            Some(format!("bytes={half}-")),
+            Some(format!("bytes={}-", model.len()))
+        ]
+    );
+    assert_eq!(names_in(root.path()), ["a.gguf", "b.gguf"]);
+}
+
 async fn wait_loaded(base: &str, id: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
