@@ -2,7 +2,7 @@
 //! under which names, checked against which hashes.
 
 use indicatif::HumanBytes;
-use reqwest::Url;
+use reqwest::{StatusCode, Url};
 
 use super::args::PullArgs;
 use super::download::{download, Job};
@@ -67,7 +67,9 @@ pub async fn pull(args: PullArgs) -> Result<(), PullError> {
             force: args.force,
             max_bytes,
         };
-        let pulled = download(&fetcher, &job).await?;
+        let pulled = download(&fetcher, &job)
+            .await
+            .map_err(|error| with_hint(error, source.hf))?;
         let checked = pulled.checked_against.map_or_else(
             || "not checked: no hash was given or published".to_owned(),
             |against| format!("matches {against}"),
@@ -117,6 +119,21 @@ fn files(
             (source.sibling(&remote), Some(local))
         })
         .collect())
+}
+
+/// Hugging Face answers 401 for a gated or private repository without a token that may
+/// read it (and 404 for one that does not exist).
+fn with_hint(error: PullError, hf: bool) -> PullError {
+    match &error {
+        PullError::Status { status, .. }
+            if hf && (*status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN) =>
+        {
+            PullError::Usage(format!(
+                "{error}: the repository is gated or private; set HF_TOKEN to a token that can read it"
+            ))
+        }
+        _ => error,
+    }
 }
 
 fn sha256_arg(hex: &str) -> Result<String, PullError> {

@@ -141,6 +141,8 @@ fn loaded(state: &str) -> &str {
 async fn server_states(port: u16) -> Option<HashMap<String, String>> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
+        // A proxy set for downloads must not see, or answer for, this machine's own server.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .ok()?;
