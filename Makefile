@@ -1,6 +1,7 @@
 # sotto: build, run and test.
 #   make run    fetch what is missing, build, and serve on 127.0.0.1:8080 (extra flags: ARGS="...")
 #   make test   fetch what is missing, lint (Dockerfile, Rust, front end), and run the whole test suite
+# A real model to chat with: ./target/release/sotto models pull hf:... (README, "Use a real model").
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help

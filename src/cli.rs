@@ -1,5 +1,6 @@
 //! `sotto users ...` and `sotto keys ...`: account administration from the shell. They open
 //! the same database as `serve` (SQLite in WAL mode), so they work while the server runs.
+//! `sotto models ...` manages the models directory (`crate::pull`).
 
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
@@ -92,6 +93,11 @@ pub async fn keys(data: &DataArgs, action: KeysAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `sotto models pull|list|rm`.
+pub async fn models(action: crate::pull::ModelsAction) -> anyhow::Result<()> {
+    crate::pull::run(action).await
 }
 
 /// From the terminal (asked twice), or the first line of stdin when it is not a terminal.

@@ -57,6 +57,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Download, list and remove models in the models directory.
+    Models {
+        #[command(subcommand)]
+        action: crate::pull::ModelsAction,
+    },
     /// Exit 0 when a server on this machine answers its health check (for Docker's HEALTHCHECK).
     Healthcheck {
         /// Port of the server to check.

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         },
         Command::Users { data, action } => admin(sotto::cli::users(&data, action)),
         Command::Keys { data, action } => admin(sotto::cli::keys(&data, action)),
+        Command::Models { action } => admin(sotto::cli::models(action)),
         Command::Healthcheck { port } => healthcheck(port),
     }
 }

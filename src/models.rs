@@ -147,15 +147,7 @@ impl ModelRegistry {
     /// Every model file, sorted by id. The directory is read each time so a file dropped in
     /// while the server runs is listed at once.
     pub fn files(&self) -> Vec<ModelFile> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut files: Vec<ModelFile> = entries
-            .flatten()
-            .filter_map(|entry| model_file(&entry.path()))
-            .collect();
-        files.sort_by(|a, b| a.id.cmp(&b.id));
-        files
+        files_in(&self.dir)
     }
 
     pub fn file(&self, id: &str) -> Option<ModelFile> {
@@ -356,8 +348,23 @@ fn residents(states: &HashMap<String, State>) -> Vec<Resident> {
         .collect()
 }
 
+/// Every model file in `dir`, sorted by id (also read by `sotto models list` and `rm`).
+pub(crate) fn files_in(dir: &Path) -> Vec<ModelFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<ModelFile> = entries
+        .flatten()
+        .filter_map(|entry| model_file(&entry.path()))
+        .collect();
+    files.sort_by(|a, b| a.id.cmp(&b.id));
+    files
+}
+
+/// A split model is served from its first part: its other parts are not models of their own.
 fn model_file(path: &Path) -> Option<ModelFile> {
-    if path.extension()? != "gguf" {
+    if path.extension()? != "gguf" || crate::gguf::split::is_later_part(path.file_name()?.to_str()?)
+    {
         return None;
     }
     let id = path.file_stem()?.to_str()?.to_owned();
@@ -461,4 +468,25 @@ fn kv_bytes(model: &LlamaModel, config: EngineConfig) -> u64 {
         u64::from(model.n_head_kv()) * (head_size("key_length") + head_size("value_length")) * 2;
     let tokens = u64::from(config.ctx_per_slot) * u64::from(config.parallel);
     u64::from(model.n_layer()) * per_token_per_layer * tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_model_is_listed_once_by_its_first_part() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in [
+            "big-00001-of-00002.gguf",
+            "big-00002-of-00002.gguf",
+            "small.gguf",
+            "small.gguf.partial",
+            "small.jinja",
+        ] {
+            std::fs::write(dir.path().join(name), b"GGUF").expect("write");
+        }
+        let ids: Vec<String> = files_in(dir.path()).into_iter().map(|f| f.id).collect();
+        assert_eq!(ids, ["big-00001-of-00002", "small"]);
+    }
 }

@@ -271,7 +271,10 @@ fn the_example_files_parse_and_set_what_they_list() {
         assert!(keys.len() >= 8, "{example}: {keys:?}");
         for key in keys {
             let origin = format!("# file {}", copy.display());
-            assert!(line(&shown, key).ends_with(&origin), "{example} {key}: {shown}");
+            assert!(
+                line(&shown, key).ends_with(&origin),
+                "{example} {key}: {shown}"
+            );
         }
     }
 }

@@ -32,6 +32,8 @@ mod openai_sdk;
 mod privacy;
 mod promises;
 mod prompt_cache;
+mod pull;
+mod pull_hostile;
 mod residency;
 mod responses;
 mod scheduling;

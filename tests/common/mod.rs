@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod file_server;
 pub mod process;
 
 pub use accounts::*;
