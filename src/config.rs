@@ -355,7 +355,8 @@ impl ServeConfig {
             max_loaded: self
                 .max_loaded_models
                 .map_or(self.models.len().max(1), |max| max as usize),
-            memory_budget: (self.memory_budget_mb > 0).then(|| self.memory_budget_mb << 20),
+            memory_budget: (self.memory_budget_mb > 0)
+                .then_some(self.memory_budget_mb.saturating_mul(1 << 20)),
             idle: (self.model_idle_secs > 0).then(|| Duration::from_secs(self.model_idle_secs)),
         }
     }
