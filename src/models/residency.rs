@@ -153,6 +153,10 @@ mod tests {
         );
         assert_eq!(
             make_room(&residents, 900 * MB, &limits),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            make_room(&residents, 950 * MB, &limits),
             Ok(vec!["a".into(), "b".into(), "c".into()])
         );
         // Too large for the budget even alone: it loads once nothing else is resident.
