@@ -56,6 +56,8 @@ async fn chat_page_in_a_real_browser() {
     let limits = common::spawn_app(|c| {
         c.ctx_size = 2048;
         c.max_requests_per_caller = Some(1);
+        // The spare models load beside the default one, which the later scenarios use.
+        c.max_loaded_models = Some(u32::try_from(1 + SPARE_MODELS.len()).unwrap_or(u32::MAX));
     })
     .await;
     for twin in SPARE_MODELS {

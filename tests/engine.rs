@@ -364,7 +364,8 @@ async fn a_full_queue_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn a_model_added_while_running_answers_503_until_loaded() {
-    let app = spawn_app(|_| {}).await;
+    // Room for both: the first must still answer once the second has loaded.
+    let app = spawn_app(|config| config.max_loaded_models = Some(2)).await;
     let second = "second-model";
     std::os::unix::fs::symlink(
         common::model_file(),

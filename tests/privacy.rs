@@ -80,6 +80,9 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
                 "1",
                 "--max-body",
                 &max_body,
+                // The loading model must not unload the default one the rest runs on.
+                "--max-loaded-models",
+                "2",
             ],
             env: &[
                 ("RUST_LOG", "trace"),
