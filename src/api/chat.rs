@@ -126,15 +126,14 @@ pub async fn plan(state: &AppState, job: ChatJob) -> ApiResult<(Arc<LoadedModel>
     )
     .then(|| THINK_CLOSE.to_owned());
     // An answer constrained to JSON alone may come in a code fence, which the parser drops.
-    let unfence = tool_grammar.is_none() && calling.is_none() && response.is_some();
-    let constraint = match (tool_grammar, response) {
+    let (constraint, unfence) = match (tool_grammar, response) {
         (Some(ToolGrammar { spec, trigger }), _) => {
-            Some((spec, trigger.or(after_thinking), "tools"))
+            (Some((spec, trigger.or(after_thinking), "tools")), false)
         }
         (None, Some((spec, param))) if calling.is_none() => {
-            Some((spec.fence_allowed(), after_thinking, param))
+            (Some((spec.fence_allowed(), after_thinking, param)), true)
         }
-        (None, _) => None,
+        (None, _) => (None, false),
     };
     let constraint = match constraint {
         Some((spec, trigger, param)) => Some(Constraint {
