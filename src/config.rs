@@ -3,7 +3,7 @@
 //! Every `serve` flag can also be set through a `SOTTO_*` environment variable, so the same
 //! binary is configured the same way on a laptop, in Docker and in tests.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -247,6 +247,13 @@ pub struct ServeConfig {
     /// still running then end with an error event.
     #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+
+    /// Serve `GET /metrics` (Prometheus) on this address only, such as `127.0.0.1:9100` or a
+    /// private network's address, and not on the main port. Whoever reaches this address may
+    /// read the metrics. Without it `/metrics` is on the main port, for callers on this
+    /// machine and those with an API key.
+    #[arg(long, env = "SOTTO_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl FlashAttention {

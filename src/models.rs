@@ -16,6 +16,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
 use crate::engine::{self, Embeddings, Engine, EngineConfig};
+use crate::monitoring::{Metrics, ModelMetrics};
 
 /// A model file in the models directory.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct ModelRegistry {
     engine_config: EngineConfig,
     templates: TemplateFiles,
     states: Mutex<HashMap<String, State>>,
+    /// Loads and unloads are counted here, and each engine gets its model's series.
+    metrics: Metrics,
 }
 
 /// Chat templates that replace the ones in the GGUF files (`--chat-template-file`).
@@ -95,12 +98,18 @@ impl TemplateFiles {
 }
 
 impl ModelRegistry {
-    pub fn new(dir: PathBuf, engine_config: EngineConfig, templates: TemplateFiles) -> Arc<Self> {
+    pub fn new(
+        dir: PathBuf,
+        engine_config: EngineConfig,
+        templates: TemplateFiles,
+        metrics: Metrics,
+    ) -> Arc<Self> {
         Arc::new(Self {
             dir,
             engine_config,
             templates,
             states: Mutex::new(HashMap::new()),
+            metrics,
         })
     }
 
@@ -182,6 +191,7 @@ impl ModelRegistry {
         for model in self.loaded() {
             model.engine.stop();
             model.embeddings.stop();
+            self.metrics.model_unloaded(&model.id);
         }
     }
 
@@ -204,13 +214,16 @@ impl ModelRegistry {
         let spawned = std::thread::Builder::new().name("sotto-load".into()).spawn(move || {
             let started = std::time::Instant::now();
             let template = registry.templates.for_model(&file.id, &file.path);
-            let state = match load(&file, template.as_deref(), registry.engine_config) {
+            let metrics = registry.metrics.model(&file.id);
+            let state = match load(&file, template.as_deref(), registry.engine_config, metrics) {
                 Ok(model) => {
                     tracing::info!(model = %file.id, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
+                    registry.metrics.model_loaded(&file.id, started.elapsed());
                     State::Ready(Arc::new(model))
                 }
                 Err(error) => {
                     tracing::error!(model = %file.id, error = format!("{error:#}"), "model failed to load");
+                    registry.metrics.model_load_failed(&file.id);
                     State::Failed
                 }
             };
@@ -249,6 +262,7 @@ fn load(
     file: &ModelFile,
     template_file: Option<&Path>,
     config: EngineConfig,
+    metrics: ModelMetrics,
 ) -> anyhow::Result<LoadedModel> {
     let backend = engine::backend()?;
     let model = LlamaModel::load_from_file(backend, &file.path, &LlamaModelParams::default())
@@ -282,7 +296,7 @@ fn load(
     let template = ChatTemplate::new(source, bos, eos)?;
     let model = Arc::new(model);
     let embeddings = Embeddings::new(Arc::clone(&model), config);
-    let engine = Engine::start(model, config)?;
+    let engine = Engine::start(model, config, metrics)?;
     let turn_boundary = template
         .turn_boundary()
         .map(|text| engine.tokenize(&text, &[], false))
