@@ -12,7 +12,7 @@ mod text;
 mod validate;
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -303,6 +303,13 @@ pub struct ServeConfig {
     /// still running then end with an error event.
     #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+
+    /// Serve `GET /metrics` (Prometheus) on this address only, such as `127.0.0.1:9100` or a
+    /// private network's address, and not on the main port. Whoever reaches this address may
+    /// read the metrics. Without it `/metrics` is on the main port, for callers on this
+    /// machine and those with an API key.
+    #[arg(long, env = "SOTTO_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Models loaded at once [default: as many as `--model` names, at least 1]. Loading
     /// another first unloads the least recently used one that serves no request; when every

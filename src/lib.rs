@@ -20,6 +20,7 @@ mod gguf;
 mod health;
 mod hosts;
 mod models;
+mod monitoring;
 mod pull;
 mod router;
 mod state;
@@ -33,6 +34,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use futures::FutureExt as _;
 use tokio::net::TcpListener;
 
 use accounts::{Accounts, LoginThrottle, SessionPolicy};
@@ -40,6 +43,7 @@ use clock::Clock;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
 use models::{ModelRegistry, TemplateFiles};
+use monitoring::Metrics;
 use state::AppState;
 use storage::Database;
 
@@ -77,10 +81,12 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         gpu_layers: config.gpu_layers,
     };
     let templates = TemplateFiles::parse(&config.chat_template_files);
+    let metrics = Metrics::new();
     let registry = ModelRegistry::new(
         config.models_dir.clone(),
         engine_config,
         templates,
+        metrics.clone(),
         config.residency(),
     );
     let preload: Vec<String> = if config.models.is_empty() {
@@ -111,6 +117,7 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         signup: config.signup,
         require_api_key: config.auth == Auth::On,
         max_tokens_default: (config.max_tokens_default > 0).then_some(config.max_tokens_default),
+        metrics,
     };
     if !state.require_api_key {
         tracing::warn!("--auth off: the API answers anyone who can reach this port");
@@ -133,23 +140,50 @@ async fn serve_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Bound first: an address in use fails the start, before any model loads.
+    let metrics_listener = match config.metrics_addr {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding --metrics-addr {address}"))?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
     let state = app_state(&config, clock)?;
     let sweeper = tokio::spawn(caller::forget_revoked(
         state.accounts.clone(),
         Arc::clone(&state.registry),
         !state.require_api_key,
     ));
+    let upkeep = tokio::spawn(metrics_upkeep(state.metrics.clone()));
     let unloader = tokio::spawn(models::unload_idle(Arc::clone(&state.registry)));
     let registry = Arc::clone(&state.registry);
-    let app = router::router(state, &config);
     let limits = transport::Limits {
         max_connections: config.max_connections as usize,
         header_timeout: Duration::from_secs(config.header_timeout_secs),
         trusted_proxies: config.trusted_proxies.clone(),
     };
+    let shutdown = shutdown.boxed().shared();
+    // Scrapes are short: the metrics listener stops with the main one and is not drained.
+    let metrics_server = metrics_listener.map(|listener| {
+        let app = router::metrics_router(state.clone(), &config);
+        tokio::spawn(transport::serve(
+            listener,
+            app,
+            limits.clone(),
+            shutdown.clone(),
+        ))
+    });
+    let app = router::router(state, &config);
     // The peer address reaches only the in-memory login throttle; it is never logged or stored.
     let draining = transport::serve(listener, app, limits, shutdown).await;
     sweeper.abort();
+    upkeep.abort();
+    if let Some(server) = metrics_server {
+        drop(server.await);
+    }
     unloader.abort();
     let drained = draining
         .closed_within(Duration::from_secs(config.drain_secs))
@@ -168,6 +202,15 @@ async fn serve_on(
         tracing::warn!("connections still open after their requests were ended");
     }
     Ok(())
+}
+
+/// Drains the histograms' samples now and then (see [`Metrics::upkeep`]).
+async fn metrics_upkeep(metrics: Metrics) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        metrics.upkeep();
+    }
 }
 
 /// How long connections get to send the error that ends their request after the drain time.

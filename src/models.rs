@@ -21,6 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
 use crate::engine::{self, Embeddings, Engine, EngineConfig};
+use crate::monitoring::{Metrics, ModelMetrics};
 pub use residency::Limits as Residency;
 use residency::Resident;
 
@@ -57,9 +58,10 @@ impl LoadedModel {
     }
 
     /// Ends its engines and waits until their contexts are freed. Blocking.
-    fn unload(&self) {
+    fn unload(&self, metrics: &Metrics) {
         self.engine.stop();
         self.embeddings.stop();
+        metrics.model_unloaded(&self.id);
         tracing::info!(model = %self.id, "model unloaded");
     }
 }
@@ -93,6 +95,8 @@ pub struct ModelRegistry {
     templates: TemplateFiles,
     limits: Residency,
     states: Mutex<HashMap<String, State>>,
+    /// Loads and unloads are counted here, and each engine gets its model's series.
+    metrics: Metrics,
 }
 
 /// Chat templates that replace the ones in the GGUF files (`--chat-template-file`).
@@ -133,6 +137,7 @@ impl ModelRegistry {
         dir: PathBuf,
         engine_config: EngineConfig,
         templates: TemplateFiles,
+        metrics: Metrics,
         limits: Residency,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -141,6 +146,7 @@ impl ModelRegistry {
             templates,
             limits,
             states: Mutex::new(HashMap::new()),
+            metrics,
         })
     }
 
@@ -215,7 +221,7 @@ impl ModelRegistry {
                 .collect()
         };
         for model in expired {
-            model.unload();
+            model.unload(&self.metrics);
         }
     }
 
@@ -252,6 +258,7 @@ impl ModelRegistry {
         for model in self.loaded() {
             model.engine.stop();
             model.embeddings.stop();
+            self.metrics.model_unloaded(&model.id);
         }
     }
 
@@ -275,11 +282,12 @@ impl ModelRegistry {
         let registry = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("sotto-load".into()).spawn(move || {
             for model in displaced {
-                model.unload();
+                model.unload(&registry.metrics);
             }
             let started = Instant::now();
             let template = registry.templates.for_model(&file.id, &file.path);
-            let state = match load(&file, template.as_deref(), registry.engine_config) {
+            let metrics = registry.metrics.model(&file.id);
+            let state = match load(&file, template.as_deref(), registry.engine_config, metrics) {
                 Ok(model) => {
                     tracing::info!(
                         model = %file.id,
@@ -287,6 +295,7 @@ impl ModelRegistry {
                         footprint_mb = model.footprint >> 20,
                         "model loaded"
                     );
+                    registry.metrics.model_loaded(&file.id, started.elapsed());
                     State::Ready {
                         model: Arc::new(model),
                         last_used: Instant::now(),
@@ -294,6 +303,7 @@ impl ModelRegistry {
                 }
                 Err(error) => {
                     tracing::error!(model = %file.id, error = format!("{error:#}"), "model failed to load");
+                    registry.metrics.model_load_failed(&file.id);
                     State::Failed
                 }
             };
@@ -389,6 +399,7 @@ fn load(
     file: &ModelFile,
     template_file: Option<&Path>,
     config: EngineConfig,
+    metrics: ModelMetrics,
 ) -> anyhow::Result<LoadedModel> {
     let backend = engine::backend()?;
     // llama.cpp offloads no layer when it has no GPU backend, whatever is asked.
@@ -433,7 +444,7 @@ fn load(
     let model = Arc::new(model);
     let embeddings = Embeddings::new(Arc::clone(&model), config);
     let footprint = model.size() + kv_bytes(&model, config);
-    let engine = Engine::start(model, config)?;
+    let engine = Engine::start(model, config, metrics)?;
     let turn_boundary = template
         .turn_boundary()
         .map(|text| engine.tokenize(&text, &[], false))

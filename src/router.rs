@@ -20,7 +20,7 @@ use crate::api::{self, ApiError};
 use crate::config::ServeConfig;
 use crate::hosts::{self, AllowedHosts};
 use crate::state::AppState;
-use crate::{health, telemetry, web};
+use crate::{health, monitoring, telemetry, web};
 
 /// Every `/v1` endpoint, listed by the 404 for any other `/v1` path. tests/compatibility.rs
 /// reads the routes below from this file's text and fails when one under `/v1` is missing here.
@@ -96,6 +96,12 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         .route("/health", get(health::get))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready));
+    // Prometheus's scrape, here unless `--metrics-addr` gives it a listener of its own (then
+    // this path is a 404 here, and the metrics are only where the operator put them).
+    let public = match config.metrics_addr {
+        None => public.route("/metrics", get(health::metrics)),
+        Some(_) => public,
+    };
     let api = Router::new()
         .merge(generate)
         .merge(anthropic)
@@ -152,6 +158,23 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow!("a handler panicked")).into_response()
         }))
+        .layer(from_fn_with_state(state.metrics.clone(), monitoring::track))
+        .with_state(state)
+}
+
+/// The `--metrics-addr` listener: `/metrics` for whoever reaches that address, nothing else.
+/// The Host check still applies: a page that rebinds its own name to this address must not
+/// read it either.
+pub fn metrics_router(state: AppState, config: &ServeConfig) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_open))
+        .fallback(|| async { ApiError::route_not_found() })
+        .layer(from_fn_with_state(
+            AllowedHosts::new(&config.allowed_hosts),
+            hosts::check,
+        ))
+        .layer(from_fn(web::guard::security_headers))
+        .layer(from_fn_with_state(state.metrics.clone(), monitoring::track))
         .with_state(state)
 }
 
@@ -161,21 +184,7 @@ fn is_v1(path: &str) -> bool {
 
 /// A standard method by name; any other (a client may send any token) is not repeated.
 fn method_name(method: &Method) -> &'static str {
-    const KNOWN: [Method; 9] = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::CONNECT,
-    ];
-    KNOWN
-        .iter()
-        .find(|known| *known == method)
-        .map_or("this method", |known| known.as_str())
+    monitoring::standard_method(method).unwrap_or("this method")
 }
 
 /// The fallback: under `/v1`, a 404 that says the URL is wrong and lists the endpoints there

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::accounts::{Accounts, LoginThrottle, SessionPolicy};
 use crate::config::Signup;
 use crate::models::{LoadedModel, ModelError, ModelRegistry};
+use crate::monitoring::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +20,8 @@ pub struct AppState {
     pub require_api_key: bool,
     /// `--max-tokens-default`; `None` when 0 (the rest of the context).
     pub max_tokens_default: Option<u32>,
+    /// This app's own metrics, for `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {

@@ -28,6 +28,7 @@ mod login;
 mod logprobs;
 mod logs;
 mod messages;
+mod metrics;
 mod openai_sdk;
 mod privacy;
 mod promises;

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use api::{LOADING, MAX_BODY};
 use common::process::{Launch, ServerProcess};
 use common::MODEL;
-use probe::{expect, Probe, FORWARDED_FOR};
+use probe::{expect, replacing, Probe, FORWARDED_FOR};
 use routes::KNOWN;
 use search::{address_needles, canary_needles, files_under, findings, Needle};
 
@@ -115,6 +115,7 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
     api::errors(&probe, &key.key, &text).await;
     responses::responses(&probe, &key.key, &text).await;
     accounts::throwaway_account(&probe, &text).await;
+    let metrics = scrape_metrics(&probe, &key.key).await;
     expect(
         probe.form(
             ("POST", "/account/logout-everywhere"),
@@ -168,6 +169,9 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
         }
     }
     leaks.extend(search_output(&server, &needles));
+    leaks.extend(findings("GET /metrics", &metrics, &needles, |_, _, _| {
+        false
+    }));
     let shown = leaks
         .iter()
         .take(30)
@@ -183,6 +187,32 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
         "privacy: sent, stopped and searched in {:?}",
         started.elapsed()
     );
+}
+
+/// `/metrics` after every other route was sent the canary, for the search: a client the
+/// trusted proxy says is elsewhere needs a key, and the canary's is none.
+async fn scrape_metrics(probe: &Probe, key: &str) -> Vec<u8> {
+    let route = ("GET", "/metrics");
+    let token = &probe.token;
+    let path = format!("/metrics?{token}={token}");
+    expect(probe.get(route, &path), 401).await;
+    let with_key = replacing(
+        probe.get(route, &path),
+        "authorization",
+        &format!("Bearer {key}"),
+    );
+    let scraped = expect(with_key, 200)
+        .await
+        .bytes()
+        .await
+        .expect("the metrics");
+    let text = String::from_utf8_lossy(&scraped);
+    assert!(
+        text.contains("sotto_completion_tokens_total{model=")
+            && text.contains("route=\"/v1/chat/completions\""),
+        "the scrape has the generations' series:\n{text}"
+    );
+    scraped.to_vec()
 }
 
 /// The database files (`sotto.db`, `-wal`, `-shm`) and anything else in the data directory.

@@ -25,13 +25,15 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, Semaphore};
+
+use crate::monitoring::ModelMetrics;
 
 pub use cache::CacheOwner;
 pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
@@ -141,6 +143,8 @@ pub struct EngineStats {
     pub decoded_ahead: AtomicU64,
     /// Prompt tokens decoded (prefilled); the other choices of an `n` request add none.
     pub prefilled_tokens: AtomicU64,
+    /// The model's Prometheus series, which the engine thread records into.
+    pub metrics: ModelMetrics,
 }
 
 /// The process-wide llama.cpp backend. It may be initialised only once, and models load on
@@ -181,12 +185,20 @@ struct Inner {
 }
 
 impl Engine {
-    /// Creates the context on a new thread and waits until it is ready.
-    pub fn start(model: Arc<LlamaModel>, config: EngineConfig) -> anyhow::Result<Engine> {
+    /// Creates the context on a new thread and waits until it is ready. The engine records
+    /// its generations in `metrics`.
+    pub fn start(
+        model: Arc<LlamaModel>,
+        config: EngineConfig,
+        metrics: ModelMetrics,
+    ) -> anyhow::Result<Engine> {
         let specials = SpecialTokens::of(&model);
         let (commands, receiver) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let stats = Arc::new(EngineStats::default());
+        let stats = Arc::new(EngineStats {
+            metrics,
+            ..EngineStats::default()
+        });
         let worker_model = Arc::clone(&model);
         let worker_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
@@ -228,6 +240,7 @@ impl Engine {
     ) -> Result<Vec<mpsc::UnboundedReceiver<Event>>, SubmitError> {
         let mut jobs = Vec::new();
         let mut receivers = Vec::new();
+        let submitted = Instant::now();
         for choice in 0..n.max(1) {
             let mut request = request.clone();
             request.sampling.seed = request.sampling.seed.wrapping_add(choice);
@@ -250,6 +263,7 @@ impl Engine {
                 _admission: permit,
                 _caller: caller,
                 followers: Vec::new(),
+                submitted,
             });
             receivers.push(receiver);
         }
@@ -352,6 +366,17 @@ impl Engine {
     /// Requests accepted and not yet finished (running or waiting).
     pub fn in_flight(&self) -> usize {
         self.inner.capacity - self.inner.admission.available_permits()
+    }
+
+    /// Requests accepted and waiting for a slot. Each choice of an `n` request counts, as
+    /// each takes a slot.
+    pub fn waiting(&self) -> usize {
+        self.in_flight().saturating_sub(self.active())
+    }
+
+    /// Sequences decoded together (`--parallel`).
+    pub fn slots(&self) -> u32 {
+        self.inner.slots
     }
 }
 

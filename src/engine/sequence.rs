@@ -1,6 +1,8 @@
 //! One generation holding a slot: its sampler, its position, and turning its sampled tokens
 //! into text events.
 
+use std::time::{Duration, Instant};
+
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -23,6 +25,8 @@ pub(super) struct Job {
     /// The request's other choices (`n`): same prompt, their own events. They take slots when
     /// this job does and start from its prompt's cells.
     pub followers: Vec<Job>,
+    /// When the engine accepted it: its time to first token counts from here.
+    pub submitted: Instant,
 }
 
 pub(super) struct Sequence {
@@ -39,7 +43,10 @@ pub(super) struct Sequence {
     pub next_token: Option<LlamaToken>,
     /// Batch index whose logits are this sequence's next distribution.
     pub logits_at: Option<i32>,
-    generated: u32,
+    /// Tokens generated so far (end-of-generation tokens are not counted).
+    pub generated: u32,
+    /// When its first token was sampled.
+    first_token: Option<Instant>,
     /// Sampled but never decoded: tokens the next turn's prompt starts with, once finished.
     owed: Option<Owed>,
     decoder: Utf8Decoder,
@@ -92,6 +99,7 @@ impl Sequence {
             next_token: None,
             logits_at: None,
             generated: 0,
+            first_token: None,
             owed: None,
             decoder: Utf8Decoder::default(),
             stop,
@@ -149,6 +157,25 @@ impl Sequence {
     pub fn start_from(&mut self, logits_at: i32) {
         self.awaits = None;
         self.logits_at = Some(logits_at);
+    }
+
+    /// Called before each sampling: the first time, how long the request waited for its
+    /// first token since it was submitted.
+    pub fn first_token(&mut self) -> Option<Duration> {
+        if self.first_token.is_some() {
+            return None;
+        }
+        let now = Instant::now();
+        self.first_token = Some(now);
+        Some(now.saturating_duration_since(self.job.submitted))
+    }
+
+    /// Tokens per second after the first one: how fast the reply streamed once it started,
+    /// without its queueing and prefill. `None` below two tokens, which measure no interval.
+    pub fn decode_rate(&self) -> Option<f64> {
+        let since_first = self.first_token?.elapsed().as_secs_f64();
+        let after_first = self.generated.checked_sub(1).filter(|&n| n > 0)?;
+        (since_first > 0.0).then(|| f64::from(after_first) / since_first)
     }
 
     pub fn is_cancelled(&self) -> bool {

@@ -196,15 +196,16 @@ impl<'m> Scheduler<'m> {
                 if let Some(seq) = slot.take() {
                     clear_cells(context, seq.seq_id);
                     stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                    stats.metrics.cancelled.increment(1);
                     tracing::debug!(seq = seq.seq_id, "sequence cancelled");
                 }
             }
         }
         let queued = self.waiting.len();
         self.waiting.retain(|job| !job.events.is_closed());
-        stats
-            .cancelled
-            .fetch_add(queued - self.waiting.len(), Ordering::Relaxed);
+        let left = queued - self.waiting.len();
+        stats.cancelled.fetch_add(left, Ordering::Relaxed);
+        stats.metrics.cancelled.increment(left as u64);
     }
 
     /// Gives waiting jobs free slots, the caller holding the fewest slots first (see
@@ -263,6 +264,7 @@ impl<'m> Scheduler<'m> {
             stats
                 .reused_tokens
                 .fetch_add(reuse as u64, Ordering::Relaxed);
+            stats.metrics.admitted(job.request.prompt.len(), reuse);
             self.admitted += 1;
             let leader = Sequence::new(seq_id, job, self.model.n_vocab(), reuse, self.admitted);
             self.place_followers(&free, placement.slot, &leader, followers, context);
@@ -411,7 +413,12 @@ impl<'m> Scheduler<'m> {
             let Some(at) = seq.logits_at.take() else {
                 continue;
             };
-            let finish = match seq.sample(context, at, self.model, &mut self.piece) {
+            let (waited, generated) = (seq.first_token(), seq.generated);
+            let outcome = seq.sample(context, at, self.model, &mut self.piece);
+            self.stats
+                .metrics
+                .sampled(waited, seq.generated - generated);
+            let finish = match outcome {
                 Outcome::Going => continue,
                 Outcome::Finished(finish) => finish,
                 Outcome::Failed(reason) => {
@@ -428,6 +435,7 @@ impl<'m> Scheduler<'m> {
             let Some(seq) = self.slots[index].take() else {
                 continue;
             };
+            self.stats.metrics.finished(seq.decode_rate());
             // Slot, cache and admission are settled before the client hears it is done, so
             // whatever it does next sees them free.
             let (job, kv_tokens, owed) = seq.into_parts();

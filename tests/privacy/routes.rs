@@ -55,6 +55,10 @@ pub const KNOWN: &[(Route, &str)] = &[
     (("GET", "/healthz"), "canary headers and query"),
     (("GET", "/readyz"), "canary headers and query"),
     (
+        ("GET", "/metrics"),
+        "canary headers and query: a canary key from afar (401), a real key (searched)",
+    ),
+    (
         ("GET", "/"),
         "the chat page of the session, read for its CSRF token",
     ),
