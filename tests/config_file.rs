@@ -330,3 +330,75 @@ async fn serve_runs_with_the_values_of_the_file_alone() {
     // The accounts database is where the file says.
     assert!(data.join("sotto.db").exists());
 }
+
+/// The compose example's Prometheus scrapes `sotto:9464`: `deploy/sotto.toml` must serve
+/// `/metrics` on that port and answer to that name, which a Host check refuses unless listed.
+/// The file runs as it is, with only the addresses, folders and sizes moved by flags (which
+/// beat it) so the test needs no fixed port.
+#[tokio::test]
+async fn the_compose_example_lets_prometheus_scrape_sotto_by_its_service_name() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scrape = std::fs::read_to_string(root.join("deploy/prometheus.yml")).expect("read");
+    let target = scrape
+        .split("targets: [\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a scrape target");
+    let (service, scraped_port) = target.split_once(':').expect("host:port");
+    let config = std::fs::read_to_string(root.join("deploy/sotto.toml")).expect("read");
+    assert!(
+        config.contains(&format!("metrics_addr = \"0.0.0.0:{scraped_port}\"")),
+        "deploy/sotto.toml serves /metrics on another port than Prometheus scrapes ({target})"
+    );
+
+    let (_dir, dir) = work_dir();
+    write(&dir.join("deploy.toml"), &config);
+    let models = common::models_dir();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let data = dir.join("data");
+    let mut command = sotto_command();
+    command
+        .current_dir(&dir)
+        .args(["serve", "--config", "deploy.toml", "--host", "127.0.0.1"])
+        .args(["--port", "0", "--metrics-addr", &metrics_addr])
+        .args(["--threads", "1", "--ctx-size", "256", "--parallel", "1"])
+        .arg("--models-dir")
+        .arg(models.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log"))
+        .stdin(Stdio::null());
+    let server = ServerProcess::listening(command.spawn().expect("starts"), &dir);
+    common::wait_model_ready(&server.base).await;
+
+    let scrape_as = |host: String| {
+        common::client()
+            .get(format!("http://{metrics_addr}/metrics"))
+            .header("host", host)
+            .send()
+    };
+    let response = scrape_as(format!("{service}:{metrics_port}"))
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("text");
+    assert!(body.contains("sotto_model_loaded"), "{body}");
+    // The name check is still on: only the listed names pass.
+    let refused = scrape_as(format!("elsewhere.example:{metrics_port}"))
+        .await
+        .expect("scrape");
+    assert_eq!(refused.status(), 421);
+    // And the main port has no /metrics: it is only where the file put it.
+    let main = common::client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(main.status(), 404);
+}
