@@ -42,7 +42,7 @@ use accounts::{Accounts, LoginThrottle, SessionPolicy};
 use clock::Clock;
 use config::{Auth, ServeConfig};
 use engine::EngineConfig;
-use models::{ModelRegistry, TemplateFiles};
+use models::{Aliases, ModelRegistry, TemplateFiles};
 use monitoring::Metrics;
 use state::AppState;
 use storage::Database;
@@ -84,11 +84,25 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
     let metrics = Metrics::new();
     let registry = ModelRegistry::new(
         config.models_dir.clone(),
+        Aliases::new(&config.aliases),
         engine_config,
         templates,
         metrics.clone(),
         config.residency(),
     );
+    let files = registry.files();
+    for (alias, model) in registry.aliases().sorted() {
+        if !files.iter().any(|file| file.id == model) {
+            tracing::warn!(
+                alias,
+                model,
+                "the alias names no model in the models folder (yet)"
+            );
+        }
+        if files.iter().any(|file| file.id == alias) {
+            tracing::warn!(alias, "the alias hides the model of the same id");
+        }
+    }
     let preload: Vec<String> = if config.models.is_empty() {
         registry.files().into_iter().map(|file| file.id).collect()
     } else {

@@ -7,6 +7,7 @@
 //! `--max-loaded-models` or `--memory-budget-mb` would be exceeded; `--model-idle-secs`
 //! unloads a model nobody has used for that long.
 
+mod aliases;
 mod residency;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use llama_cpp_2::token::LlamaToken;
 use crate::chat_template::ChatTemplate;
 use crate::engine::{self, Embeddings, Engine, EngineConfig};
 use crate::monitoring::{Metrics, ModelMetrics};
+pub use aliases::{conflict as alias_conflict, Alias, Aliases};
 pub use residency::Limits as Residency;
 use residency::Resident;
 
@@ -91,6 +93,7 @@ enum State {
 
 pub struct ModelRegistry {
     dir: PathBuf,
+    aliases: Aliases,
     engine_config: EngineConfig,
     templates: TemplateFiles,
     limits: Residency,
@@ -135,6 +138,7 @@ impl TemplateFiles {
 impl ModelRegistry {
     pub fn new(
         dir: PathBuf,
+        aliases: Aliases,
         engine_config: EngineConfig,
         templates: TemplateFiles,
         metrics: Metrics,
@@ -142,6 +146,7 @@ impl ModelRegistry {
     ) -> Arc<Self> {
         Arc::new(Self {
             dir,
+            aliases,
             engine_config,
             templates,
             limits,
@@ -156,13 +161,21 @@ impl ModelRegistry {
         files_in(&self.dir)
     }
 
+    /// The file of the model `id` names, itself or by an alias.
     pub fn file(&self, id: &str) -> Option<ModelFile> {
+        let id = self.aliases.resolve(id);
         self.files().into_iter().find(|file| file.id == id)
     }
 
-    /// The loaded model, or why it cannot serve yet. An unloaded model starts loading, once
-    /// the models it displaces are unloaded; if they are all busy, [`ModelError::Busy`].
+    pub fn aliases(&self) -> &Aliases {
+        &self.aliases
+    }
+
+    /// The loaded model `id` names (itself or by an alias), or why it cannot serve yet. An
+    /// unloaded model starts loading, once the models it displaces are unloaded; if they are
+    /// all busy, [`ModelError::Busy`].
     pub fn get(self: &Arc<Self>, id: &str) -> Result<Arc<LoadedModel>, ModelError> {
+        let id = self.aliases.resolve(id);
         let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
         match states.get_mut(id) {
             Some(State::Ready { model, last_used }) => {
@@ -227,6 +240,7 @@ impl ModelRegistry {
 
     /// The model's state by name: `not_loaded`, `loading`, `ready` or `failed`.
     pub fn state(&self, id: &str) -> &'static str {
+        let id = self.aliases.resolve(id);
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
         match states.get(id) {
             None => "not_loaded",

@@ -1,6 +1,6 @@
 //! Two models in the folder, at most one loaded: the second loads on its first request and
 //! unloads the first, never while the first is serving a stream; an idle model unloads by
-//! itself; a path as a model id finds nothing.
+//! itself; a path as a model id finds nothing; aliases name models.
 
 use crate::common;
 
@@ -198,4 +198,80 @@ async fn a_path_as_a_model_id_is_not_found() {
     assert_eq!(encoded.status(), 404);
     // Nothing was loaded for them.
     assert_eq!(state_of(&app, SECOND).await, "not_loaded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_names_its_model_everywhere_and_replies_name_the_model() {
+    let (app, _models) = two_model_app(|config| {
+        config.max_loaded_models = Some(2);
+        config.aliases = [
+            format!("chat={MODEL}"),
+            format!("tiny={SECOND}"),
+            "ghost=no-such-model".to_owned(),
+        ]
+        .iter()
+        .map(|alias| alias.parse().expect("an alias"))
+        .collect();
+        // The default model by its alias.
+        config.models = vec!["chat".to_owned()];
+    })
+    .await;
+
+    // Listed after the files, each with the model it stands for and that model's state; an
+    // alias of no file is not listed.
+    let list: Value = app.get("/v1/models").await.json().await.expect("json");
+    let listed: Vec<(&str, &str, &str)> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or_default(),
+                m["alias_of"].as_str().unwrap_or_default(),
+                m["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (MODEL, "", "ready"),
+            (SECOND, "", "not_loaded"),
+            ("chat", MODEL, "ready"),
+            ("tiny", SECOND, "not_loaded"),
+        ]
+    );
+
+    // A request by alias is answered by its model, which the reply names.
+    let (reply, _) = chat_when_loaded(&app, "tiny").await;
+    assert_eq!(reply["model"], SECOND);
+    assert_eq!(state_of(&app, "tiny").await, "ready");
+    assert_eq!(state_of(&app, SECOND).await, "ready");
+    let (reply, codes) = chat_when_loaded(&app, "chat").await;
+    assert_eq!(reply["model"], MODEL);
+    assert!(
+        codes.is_empty(),
+        "the preloaded alias was not ready: {codes:?}"
+    );
+    // No model named: the default, given by its alias.
+    let mut unnamed = short_chat(MODEL);
+    unnamed.as_object_mut().expect("object").remove("model");
+    let reply: Value = app
+        .post("/v1/chat/completions", unnamed)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reply["model"], MODEL, "{reply}");
+
+    let one: Value = app.get("/v1/models/tiny").await.json().await.expect("json");
+    assert_eq!(one["id"], "tiny");
+    assert_eq!(one["alias_of"], SECOND);
+    assert!(one["context_length"].as_u64() > Some(0), "{one}");
+    // An alias of a missing file finds nothing, as an unknown id.
+    let ghost = app.post("/v1/chat/completions", short_chat("ghost")).await;
+    assert_eq!(ghost.status(), 404);
+    let body: Value = ghost.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert_eq!(app.get("/v1/models/ghost").await.status(), 404);
 }

@@ -28,6 +28,9 @@ pub struct ModelObject {
     loaded: bool,
     /// `not_loaded`, `loading`, `ready` or `failed`: the chat page says when one is loading.
     state: &'static str,
+    /// For an alias (`--alias`), the id of the model it stands for, which replies name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias_of: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     size_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,13 +39,15 @@ pub struct ModelObject {
     chat_template: Option<String>,
 }
 
+/// Every model file, then every alias of one (an alias of a missing file is not listed).
 pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
-    let data = state
-        .registry
-        .files()
-        .iter()
-        .map(|file| summary(file, &state))
-        .collect();
+    let files = state.registry.files();
+    let mut data: Vec<ModelObject> = files.iter().map(|file| summary(file, &state)).collect();
+    for (alias, model) in state.registry.aliases().sorted() {
+        if let Some(file) = files.iter().find(|file| file.id == model) {
+            data.push(alias_summary(alias, file, &state));
+        }
+    }
     Json(ModelList {
         object: "list",
         data,
@@ -57,13 +62,17 @@ pub async fn get(
         .registry
         .file(&id)
         .ok_or(ApiError::from(ModelError::NotFound))?;
-    let mut body = summary(&file, &state);
+    let mut body = if file.id == id {
+        summary(&file, &state)
+    } else {
+        alias_summary(&id, &file, &state)
+    };
     body.size_bytes = Some(file.bytes);
     if let Some(model) = state
         .registry
         .loaded()
         .into_iter()
-        .find(|model| model.id == id)
+        .find(|model| model.id == file.id)
     {
         body.context_length = Some(model.engine.slot_context());
         body.chat_template = Some(model.template.source().to_owned());
@@ -81,8 +90,17 @@ fn summary(file: &ModelFile, state: &AppState) -> ModelObject {
         max_tokens_default: state.max_tokens_default,
         loaded: model_state == "ready",
         state: model_state,
+        alias_of: None,
         size_bytes: None,
         context_length: None,
         chat_template: None,
+    }
+}
+
+fn alias_summary(alias: &str, file: &ModelFile, state: &AppState) -> ModelObject {
+    ModelObject {
+        id: alias.to_owned(),
+        alias_of: Some(file.id.clone()),
+        ..summary(file, state)
     }
 }

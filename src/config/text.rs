@@ -8,7 +8,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 /// One value parsed from text (a path given as a number in the environment stays a path).
@@ -30,7 +30,24 @@ where
     T: FromStr,
     T::Err: fmt::Display,
 {
-    deserializer.deserialize_any(List(PhantomData))
+    deserializer.deserialize_any(List {
+        tables: false,
+        items: PhantomData,
+    })
+}
+
+/// A list as [`list`] reads it, or a TOML table whose `key = "value"` entries are the items
+/// `key=value` (`[alias]` with `chat = "Qwen2.5-1.5B"`).
+pub fn list_or_table<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    deserializer.deserialize_any(List {
+        tables: true,
+        items: PhantomData,
+    })
 }
 
 struct Item<T>(T);
@@ -75,7 +92,11 @@ where
     }
 }
 
-struct List<T>(PhantomData<T>);
+struct List<T> {
+    /// Whether a table's entries are items too.
+    tables: bool,
+    items: PhantomData<T>,
+}
 
 impl<'de, T> Visitor<'de> for List<T>
 where
@@ -85,7 +106,26 @@ where
     type Value = Vec<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list, or a string of comma-separated items")
+        if self.tables {
+            f.write_str("a table, a list, or a string of comma-separated items")
+        } else {
+            f.write_str("a list, or a string of comma-separated items")
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        if !self.tables {
+            return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+        }
+        let mut list = Vec::new();
+        while let Some((key, Item(value))) = entries.next_entry::<String, Item<String>>()? {
+            list.push(
+                format!("{key}={value}")
+                    .parse()
+                    .map_err(de::Error::custom)?,
+            );
+        }
+        Ok(list)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
@@ -133,6 +173,8 @@ mod tests {
         addresses: Vec<IpAddr>,
         #[serde(deserialize_with = "one")]
         path: PathBuf,
+        #[serde(default, deserialize_with = "list_or_table")]
+        pairs: Vec<String>,
     }
 
     fn parse(toml: &str) -> Result<Fields, Box<figment::Error>> {
@@ -155,5 +197,12 @@ mod tests {
         let error = parse("names = []\naddresses = ['::1', 'nowhere']\npath = 'p'")
             .expect_err("not an address");
         assert_eq!(error.path, ["addresses", "1"]);
+        let fields = parse("names = ''\naddresses = ''\npath = 'p'\n[pairs]\nchat = 'big'\nx = 7")
+            .expect("parses");
+        assert_eq!(fields.pairs, ["chat=big", "x=7"]);
+        let fields =
+            parse("names = ''\naddresses = ''\npath = 'p'\npairs = 'a=b,c=d'").expect("parses");
+        assert_eq!(fields.pairs, ["a=b", "c=d"]);
+        parse("names = {a = 'b'}\naddresses = ''\npath = 'p'").expect_err("a table is no list");
     }
 }

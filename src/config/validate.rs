@@ -1,4 +1,4 @@
-//! The ranges of the `serve` settings, checked once on the merged configuration so that a
+//! The ranges of the `serve` settings (and the aliases as a whole), checked once on the merged configuration so that a
 //! value from the file or the environment is held to the same rule as a flag (clap would
 //! check flags only).
 
@@ -56,6 +56,12 @@ pub fn out_of_range(config: &ServeConfig) -> Vec<OutOfRange> {
         Some(config.body_timeout_secs),
         1..=u64::MAX,
     );
+    if let Some(rule) = crate::models::alias_conflict(&config.aliases) {
+        problems.push(OutOfRange {
+            key: "alias",
+            rule: rule.to_owned(),
+        });
+    }
     problems
 }
 

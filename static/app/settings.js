@@ -43,6 +43,7 @@ function infoLine(info) {
   if (!info) return '';
   if (info.error) return 'Details of this model could not be loaded; it can still answer.';
   const parts = [];
+  if (typeof info.alias_of === 'string') parts.push(`Another name for ${info.alias_of}.`);
   if (info.context_length)
     parts.push(`Context: ${info.context_length} tokens per request (prompt and reply together).`);
   if (info.state === 'loading') parts.push('Loading now: it answers in a few seconds.');
