@@ -3,16 +3,17 @@
 //! `sotto models ...` manages the models directory (`crate::pull`).
 
 use std::io::{BufRead, IsTerminal};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use crate::accounts::{Accounts, SessionPolicy};
-use crate::config::{DataArgs, KeysAction, UsersAction};
+use crate::config::{ConfigFile, DataArgs, KeysAction, UsersAction};
 use crate::storage::Database;
 
 fn open(data: &DataArgs) -> anyhow::Result<Accounts> {
-    let database = Database::open(&data.data_dir)?;
+    let database = Database::open(&data.data_dir()?)?;
     // Session lengths do not matter to these commands.
     let policy = SessionPolicy {
         idle: Duration::ZERO,
@@ -95,9 +96,26 @@ pub async fn keys(data: &DataArgs, action: KeysAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sotto models pull|list|rm`.
-pub async fn models(action: crate::pull::ModelsAction) -> anyhow::Result<()> {
-    crate::pull::run(action).await
+/// `sotto models pull|list|rm`, in `serve`'s models directory unless told otherwise.
+pub async fn models(config: &ConfigFile, action: crate::pull::ModelsAction) -> anyhow::Result<()> {
+    let serve = config.load()?;
+    let defaults = crate::pull::Defaults {
+        models_dir: serve.models_dir,
+        port: serve.port,
+    };
+    crate::pull::run(action, defaults).await
+}
+
+/// Where `sotto healthcheck` finds the server: `serve`'s port (unless `port` says), on the
+/// address it listens on, or on loopback when it listens on every address.
+pub fn health_address(config: &ConfigFile, port: Option<u16>) -> anyhow::Result<SocketAddr> {
+    let serve = config.load()?;
+    let host = match serve.host {
+        IpAddr::V4(any) if any.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(any) if any.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        host => host,
+    };
+    Ok(SocketAddr::new(host, port.unwrap_or(serve.port)))
 }
 
 /// From the terminal (asked twice), or the first line of stdin when it is not a terminal.

@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::models::Alias;
 use command_line::{command_line_only, settings, Setting};
 pub use command_line::{parse, parse_from};
 pub use layers::{ConfigError, Loaded, Origin};
@@ -59,22 +60,70 @@ pub enum Command {
     },
     /// Download, list and remove models in the models directory.
     Models {
+        #[command(flatten)]
+        config: ConfigFile,
         #[command(subcommand)]
         action: crate::pull::ModelsAction,
     },
     /// Exit 0 when a server on this machine answers its health check (for Docker's HEALTHCHECK).
     Healthcheck {
-        /// Port of the server to check.
-        #[arg(long, env = "SOTTO_PORT", default_value_t = 8080)]
-        port: u16,
+        #[command(flatten)]
+        config: ConfigFile,
+        /// Port of the server to check [default: `serve`'s `port`, from `SOTTO_PORT` or the
+        /// config file, else 8080].
+        #[arg(long)]
+        port: Option<u16>,
     },
+}
+
+/// `--config` for the commands beside `serve`: they act on its files and port, so they read
+/// `data_dir`, `models_dir`, `host` and `port` from the same layers (defaults < file <
+/// `SOTTO_*`), and their own flags win over those.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigFile {
+    /// The config file `serve` reads [default: `sotto.toml` in the working directory, when
+    /// there is one].
+    #[arg(
+        long = "config",
+        env = "SOTTO_CONFIG",
+        value_name = "PATH",
+        global = true
+    )]
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    /// `serve`'s configuration without its flags: what these commands default to.
+    pub fn load(&self) -> Result<ServeConfig, ConfigError> {
+        let from_env = std::env::var_os("SOTTO_CONFIG").map(PathBuf::from);
+        let args = ServeArgs {
+            config_file: self.path.clone(),
+            flags: ServeConfig::defaults(),
+            given: BTreeSet::new(),
+            config_on_command_line: self.path.is_some() && self.path != from_env,
+        };
+        args.load().map(|loaded| loaded.config)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Directory for the server's own data (the accounts database).
-    #[arg(long, env = "SOTTO_DATA_DIR", default_value = "data", global = true)]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigFile,
+    /// Directory for the server's own data (the accounts database) [default: `serve`'s
+    /// `data_dir`, from `SOTTO_DATA_DIR` or the config file, else `data`].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// The flag's directory, else the server's.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.config.load()?.data_dir),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,11 +223,19 @@ pub struct ServeConfig {
     #[serde(deserialize_with = "text::one")]
     pub models_dir: PathBuf,
 
-    /// Model id to load at start-up (repeatable). Without it every model in the directory is
-    /// loaded. Other models in the directory are loaded on their first request.
+    /// Model id (or alias) to load at start-up (repeatable); the first is the default for
+    /// requests that name none. Without it the first model in the directory by id is. Other
+    /// models load on their first request.
     #[arg(long = "model", env = "SOTTO_MODEL", value_delimiter = ',')]
     #[serde(rename = "model", deserialize_with = "text::list")]
     pub models: Vec<String>,
+
+    /// A friendly id for a model, `NAME=MODEL_ID` (repeatable): requests may name the model
+    /// `NAME`, and `/v1/models` lists it with `alias_of`. Replies name the model's own id. In
+    /// the config file also a table: `[alias]` then `chat = "MODEL_ID"`.
+    #[arg(long = "alias", env = "SOTTO_ALIAS", value_delimiter = ',')]
+    #[serde(rename = "alias", deserialize_with = "text::list_or_table")]
+    pub aliases: Vec<Alias>,
 
     /// A Jinja chat template to use instead of the one in a model's GGUF (to fix a broken one,
     /// or to give a model tool or reasoning support): `ID=PATH` for one model, `PATH` for every

@@ -36,8 +36,14 @@ fn main() -> ExitCode {
         },
         Command::Users { data, action } => admin(sotto::cli::users(&data, action)),
         Command::Keys { data, action } => admin(sotto::cli::keys(&data, action)),
-        Command::Models { action } => admin(sotto::cli::models(action)),
-        Command::Healthcheck { port } => healthcheck(port),
+        Command::Models { config, action } => admin(sotto::cli::models(&config, action)),
+        Command::Healthcheck { config, port } => match sotto::cli::health_address(&config, port) {
+            Ok(address) => healthcheck(address),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -75,9 +81,8 @@ fn admin(command: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
 }
 
 /// A dependency-free probe for Docker's HEALTHCHECK.
-fn healthcheck(port: u16) -> ExitCode {
+fn healthcheck(address: SocketAddr) -> ExitCode {
     let probe = || -> std::io::Result<bool> {
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
         let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3))?;
         stream.set_read_timeout(Some(Duration::from_secs(3)))?;
         stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;

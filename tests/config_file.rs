@@ -149,6 +149,29 @@ fn lists_come_from_arrays_commas_and_repeated_flags() {
 }
 
 #[test]
+fn aliases_come_from_a_table_a_list_or_flags() {
+    let (_dir, dir) = work_dir();
+    write(
+        &dir.join("sotto.toml"),
+        "[alias]\nchat = \"Qwen2.5-1.5B\"\nsmall = \"SmolLM2\"\n",
+    );
+    let from_file = shown(sotto_config(&dir, &[], &[]));
+    assert!(
+        line(&from_file, "alias").starts_with("alias = [\"chat=Qwen2.5-1.5B\", \"small=SmolLM2\"]"),
+        "{from_file}"
+    );
+    let from_flags = shown(sotto_config(
+        &dir,
+        &["--alias", "a=b", "--alias", "c=d"],
+        &[("SOTTO_ALIAS", "x=y")],
+    ));
+    assert!(
+        line(&from_flags, "alias").starts_with("alias = [\"a=b\", \"c=d\"]  # flag --alias"),
+        "{from_flags}"
+    );
+}
+
+#[test]
 fn the_file_is_sotto_toml_in_the_working_directory_unless_one_is_named() {
     let (_dir, dir) = work_dir();
     write(&dir.join("sotto.toml"), "parallel = 2\n");
@@ -217,6 +240,10 @@ fn an_invalid_value_fails_at_start_up_naming_the_key_and_its_source() {
         ("port = 70000", "`port`"),
         ("auth = \"canary-auth\"", "`auth`"),
         ("trusted_proxies = [\"canary-proxy\"]", "`trusted_proxies"),
+        ("alias = [\"../canary=m\"]", "`alias"),
+        ("[alias]\ncanary = \"../etc\"", "`alias"),
+        ("alias = [\"canary=m\", \"canary=n\"]", "`alias`"),
+        ("alias = \"canary=chat,chat=m\"", "`alias`"),
     ] {
         write(&file, &format!("{text}\n"));
         let stderr = refused(sotto_config(&dir, &[], &[]));
@@ -329,6 +356,51 @@ async fn serve_runs_with_the_values_of_the_file_alone() {
     );
     // The accounts database is where the file says.
     assert!(data.join("sotto.db").exists());
+
+    // The other commands act on the same server: its port, folders and database, from the
+    // same file, with no flag.
+    let other = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = sotto_command()
+            .current_dir(&dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        let output = child.wait_with_output().expect("output");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success(), stdout, output.stderr)
+    };
+    let (healthy, _, stderr) = other(&["healthcheck"], "");
+    assert!(healthy, "{}", String::from_utf8_lossy(&stderr));
+    let (added, _, stderr) = other(
+        &["users", "add", "admin@example.org"],
+        "correct horse battery staple\n",
+    );
+    assert!(added, "{}", String::from_utf8_lossy(&stderr));
+    let (_, users, _) = other(&["users", "list"], "");
+    assert!(users.contains("admin@example.org"), "{users}");
+    let (listed, models_listed, stderr) = other(&["models", "list"], "");
+    assert!(listed, "{}", String::from_utf8_lossy(&stderr));
+    let row = models_listed
+        .lines()
+        .find(|line| line.starts_with(MODEL))
+        .unwrap_or_else(|| panic!("{models_listed}"));
+    assert!(
+        row.split_whitespace().last() == Some("yes"),
+        "not seen loaded on the file's port: {models_listed}"
+    );
+    // A flag still wins over the file: no server answers on this port.
+    let (healthy_elsewhere, _, _) = other(&["healthcheck", "--port", "1"], "");
+    assert!(!healthy_elsewhere);
 }
 
 /// The compose example's Prometheus scrapes `sotto:9464`: `deploy/sotto.toml` must serve

@@ -6,9 +6,10 @@ use clap::{Args, Subcommand};
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelsDir {
-    /// Directory holding the `.gguf` model files (the one `serve` reads).
-    #[arg(long, env = "SOTTO_MODELS_DIR", default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Directory holding the `.gguf` model files [default: `serve`'s `models_dir`, from
+    /// `SOTTO_MODELS_DIR` or the config file, else `models`].
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -20,9 +21,10 @@ pub enum ModelsAction {
     List {
         #[command(flatten)]
         dir: ModelsDir,
-        /// Port of the local server to ask which models are loaded.
-        #[arg(long, env = "SOTTO_PORT", default_value_t = 8080)]
-        port: u16,
+        /// Port of the local server to ask which models are loaded [default: `serve`'s
+        /// `port`, from `SOTTO_PORT` or the config file, else 8080].
+        #[arg(long)]
+        port: Option<u16>,
     },
     /// Delete a model's file (every part of a split model); a `ID.jinja` beside it is kept.
     Rm {

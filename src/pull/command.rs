@@ -3,6 +3,7 @@
 
 use indicatif::HumanBytes;
 use reqwest::{StatusCode, Url};
+use std::path::Path;
 
 use super::args::PullArgs;
 use super::download::{download, Job};
@@ -12,7 +13,7 @@ use super::names;
 use super::reference::{self, DEFAULT_HF_ENDPOINT};
 use crate::gguf::split;
 
-pub async fn pull(args: PullArgs) -> Result<(), PullError> {
+pub async fn pull(args: PullArgs, dir: &Path) -> Result<(), PullError> {
     let endpoint = args
         .hf_endpoint
         .clone()
@@ -46,7 +47,6 @@ pub async fn pull(args: PullArgs) -> Result<(), PullError> {
             files.len()
         )));
     }
-    let dir = &args.dir.models_dir;
     std::fs::create_dir_all(dir).map_err(PullError::disk("creating", dir))?;
     // Before any download: a model is not half replaced because its second part exists.
     for name in files.iter().filter_map(|(_, name)| name.as_deref()) {

@@ -14,12 +14,30 @@ mod progress;
 mod reference;
 mod remove;
 
+use std::path::PathBuf;
+
 pub use args::ModelsAction;
 
-pub async fn run(action: ModelsAction) -> anyhow::Result<()> {
+/// What the commands use when their flags say nothing: the server's settings (from the same
+/// environment and config file as `serve`).
+pub struct Defaults {
+    pub models_dir: PathBuf,
+    pub port: u16,
+}
+
+pub async fn run(action: ModelsAction, defaults: Defaults) -> anyhow::Result<()> {
+    let dir = |dir: args::ModelsDir| {
+        dir.models_dir
+            .unwrap_or_else(|| defaults.models_dir.clone())
+    };
     match action {
-        ModelsAction::Pull(args) => Ok(command::pull(args).await?),
-        ModelsAction::List { dir, port } => list::list(&dir.models_dir, port).await,
-        ModelsAction::Rm { dir, id } => remove::remove(&dir.models_dir, &id),
+        ModelsAction::Pull(args) => {
+            let models_dir = dir(args.dir.clone());
+            Ok(command::pull(args, &models_dir).await?)
+        }
+        ModelsAction::List { dir: models, port } => {
+            list::list(&dir(models), port.unwrap_or(defaults.port)).await
+        }
+        ModelsAction::Rm { dir: models, id } => remove::remove(&dir(models), &id),
     }
 }
