@@ -5,6 +5,7 @@
 //! way on a laptop, in Docker and in tests. clap parses the command line and writes the help;
 //! [`layers`] merges defaults, file, environment and flags (in that order, the last wins).
 
+mod choices;
 mod command_line;
 mod layers;
 mod show;
@@ -16,10 +17,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::models::Alias;
+pub use choices::{Auth, CacheType, FlashAttention, Signup};
 use command_line::{command_line_only, settings, Setting};
 pub use command_line::{parse, parse_from};
 pub use layers::{ConfigError, Loaded, Origin};
@@ -157,32 +159,6 @@ pub enum KeysAction {
     Revoke { id: i64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Signup {
-    /// Anyone can create an account on the sign-up page.
-    Open,
-    /// Only `sotto users add` creates accounts.
-    Closed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Auth {
-    /// `/v1` requires an API key.
-    On,
-    /// No API key needed: for a single-user machine.
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlashAttention {
-    Auto,
-    On,
-    Off,
-}
-
 /// `serve`'s and `config`'s arguments: the config file and the settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -297,6 +273,16 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_FLASH_ATTN", value_enum, default_value_t = FlashAttention::Auto)]
     pub flash_attn: FlashAttention,
 
+    /// The KV cache's key type: `f16`, `q8_0` (half the memory) or `q4_0` (a quarter), so a
+    /// machine holds more slots or longer contexts.
+    #[arg(long, env = "SOTTO_CACHE_TYPE_K", value_enum, default_value_t = CacheType::F16)]
+    pub cache_type_k: CacheType,
+
+    /// The KV cache's value type, as `--cache-type-k`. A quantized one needs flash attention
+    /// (`--flash-attn auto` or `on`).
+    #[arg(long, env = "SOTTO_CACHE_TYPE_V", value_enum, default_value_t = CacheType::F16)]
+    pub cache_type_v: CacheType,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SOTTO_MAX_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
@@ -390,17 +376,6 @@ pub struct ServeConfig {
     /// build on the CPU.
     #[arg(long, env = "SOTTO_GPU_LAYERS")]
     pub gpu_layers: Option<u32>,
-}
-
-impl FlashAttention {
-    /// On or off, or `None` for llama.cpp's own choice.
-    pub fn enabled(self) -> Option<bool> {
-        match self {
-            Self::Auto => None,
-            Self::On => Some(true),
-            Self::Off => Some(false),
-        }
-    }
 }
 
 impl ServeConfig {

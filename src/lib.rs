@@ -78,6 +78,8 @@ fn app_state(config: &ServeConfig, clock: Clock) -> anyhow::Result<AppState> {
         cache_mb: config.cache_mb,
         cache_idle: Duration::from_secs(config.cache_idle_secs),
         flash_attn: config.flash_attn.enabled(),
+        cache_type_k: config.cache_type_k.llama(),
+        cache_type_v: config.cache_type_v.llama(),
         gpu_layers: config.gpu_layers,
     };
     let templates = TemplateFiles::parse(&config.chat_template_files);

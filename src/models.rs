@@ -457,7 +457,15 @@ fn load(
     let template = ChatTemplate::new(source, bos, eos)?;
     let model = Arc::new(model);
     let embeddings = Embeddings::new(Arc::clone(&model), config);
-    let footprint = model.size() + kv_bytes(&model, config);
+    let kv = kv_bytes(&model, config);
+    tracing::info!(
+        model = %file.id,
+        kv_cache_kib = kv >> 10,
+        cache_type_k = ?config.cache_type_k,
+        cache_type_v = ?config.cache_type_v,
+        "KV cache"
+    );
+    let footprint = model.size() + kv;
     let engine = Engine::start(model, config, metrics)?;
     let turn_boundary = template
         .turn_boundary()
@@ -474,25 +482,11 @@ fn load(
     })
 }
 
-/// The chat context's KV cache in bytes (16-bit keys and values for every slot's tokens), from
-/// the GGUF's attention sizes; the embeddings context, created on demand, is not counted.
+/// The chat context's KV cache in bytes (every slot's tokens); the embeddings context,
+/// created on demand, is not counted.
 fn kv_bytes(model: &LlamaModel, config: EngineConfig) -> u64 {
-    let arch = model
-        .meta_val_str("general.architecture")
-        .unwrap_or_default();
-    let head_size = |key: &str| {
-        model
-            .meta_val_str(&format!("{arch}.attention.{key}"))
-            .ok()
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or_else(|| {
-                u64::from(model.n_embd().unsigned_abs()) / u64::from(model.n_head().max(1))
-            })
-    };
-    let per_token_per_layer =
-        u64::from(model.n_head_kv()) * (head_size("key_length") + head_size("value_length")) * 2;
     let tokens = u64::from(config.ctx_per_slot) * u64::from(config.parallel);
-    u64::from(model.n_layer()) * per_token_per_layer * tokens
+    engine::kv_bytes_per_token(model, config) * tokens
 }
 
 #[cfg(test)]

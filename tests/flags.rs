@@ -198,3 +198,58 @@ async fn flash_attention_takes_auto_on_or_off_and_nothing_else() {
     }
     refused(&["--flash-attn", "maybe"], "--flash-attn");
 }
+
+/// The KV cache types reach llama.cpp: each server answers, its cache is the size its type
+/// gives (as logged, and as the memory the process holds: llama.cpp clears the whole cache
+/// when it creates it, so it is resident), and a quantized V cache without flash attention
+/// is refused before any model loads.
+#[tokio::test]
+async fn kv_cache_types_shrink_the_cache_and_the_process() {
+    let mut measured = Vec::new();
+    for kind in ["f16", "q8_0", "q4_0"] {
+        let root = tempfile::tempdir().expect("root");
+        // 8,192 cells: f16 keys and values of the default model take 180 MiB.
+        let args = [
+            "--ctx-size",
+            "4096",
+            "--parallel",
+            "2",
+            "--port",
+            "0",
+            "--auth",
+            "off",
+            "--cache-type-k",
+            kind,
+            "--cache-type-v",
+            kind,
+        ];
+        let server = ServerProcess::start_exactly(root.path(), &args, &[("RUST_LOG", "info")]);
+        common::wait_model_ready(&server.base).await;
+        let completion = complete(&server.base, MODEL).await;
+        assert_eq!(completion["usage"]["completion_tokens"], 4, "{kind}");
+        let log = server.stderr();
+        let kib: u64 = log
+            .lines()
+            .find(|line| line.contains("KV cache"))
+            .and_then(|line| line.split("kv_cache_kib=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no KV cache line in:\n{log}"));
+        measured.push((kind, kib, server.peak_resident_bytes() >> 10));
+    }
+    let [(_, f16, f16_rss), (_, q8, q8_rss), (_, q4, q4_rss)] = measured[..] else {
+        unreachable!("three types")
+    };
+    // q8_0 is 34 bytes per 32 values, q4_0 18: 53% and 28% of f16.
+    assert_eq!(f16, 184_320, "{measured:?}");
+    assert!(q8 * 100 / f16 == 53 && q4 * 100 / f16 == 28, "{measured:?}");
+    // The process holds the difference (give or take 20 MiB of other memory).
+    let slack = 20 * 1024;
+    assert!(f16_rss > q8_rss + (f16 - q8) - slack, "{measured:?}");
+    assert!(q8_rss > q4_rss + (q8 - q4) - slack, "{measured:?}");
+    refused(
+        &["--cache-type-v", "q8_0", "--flash-attn", "off"],
+        "cache_type_v",
+    );
+    refused(&["--cache-type-k", "q5_1"], "--cache-type-k");
+}

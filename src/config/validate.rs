@@ -56,6 +56,18 @@ pub fn out_of_range(config: &ServeConfig) -> Vec<OutOfRange> {
         Some(config.body_timeout_secs),
         1..=u64::MAX,
     );
+    // llama.cpp cannot read a quantized V cache without flash attention: its context
+    // creation fails, after the model has loaded.
+    if config.cache_type_v != super::CacheType::F16
+        && config.flash_attn == super::FlashAttention::Off
+    {
+        problems.push(OutOfRange {
+            key: "cache_type_v",
+            rule: "must be f16 when flash_attn is off (a quantized V cache needs flash \
+                   attention)"
+                .to_owned(),
+        });
+    }
     if let Some(rule) = crate::models::alias_conflict(&config.aliases) {
         problems.push(OutOfRange {
             key: "alias",

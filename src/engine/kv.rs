@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 
@@ -33,7 +33,9 @@ pub(super) fn create_context(
             None => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
             Some(true) => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
             Some(false) => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-        });
+        })
+        .with_type_k(config.cache_type_k)
+        .with_type_v(config.cache_type_v);
     model
         .new_context(backend, params)
         .map_err(|e| format!("creating the llama.cpp context: {e}"))
@@ -43,9 +45,13 @@ pub(super) fn create_context(
 /// KV stream (`slot_context` cells), so a short prefix is cheaper to prefill again. A prompt
 /// token costs about 2 FLOPs per weight, a copied cell its bytes; taking the CPU's compute
 /// as ~10 times its copy bandwidth (FLOP/s over B/s), copying wins above this many tokens.
-pub(super) fn min_copy_tokens(model: &LlamaModel, slot_context: u32) -> usize {
+pub(super) fn min_copy_tokens(
+    model: &LlamaModel,
+    config: EngineConfig,
+    slot_context: u32,
+) -> usize {
     const MIN_TOKENS: usize = 16;
-    let stream_bytes = kv_bytes_per_token(model) as u64 * u64::from(slot_context);
+    let stream_bytes = kv_bytes_per_token(model, config) * u64::from(slot_context);
     let break_even = stream_bytes.saturating_mul(5) / model.n_params().max(1);
     usize::try_from(break_even).map_or(usize::MAX, |tokens| tokens.max(MIN_TOKENS))
 }
@@ -59,10 +65,37 @@ pub(super) fn sliding_window(model: &LlamaModel) -> usize {
     window.ok().and_then(|w| w.parse().ok()).unwrap_or(0)
 }
 
-/// KV cache bytes one token takes (K and V, f16, every layer).
-pub(super) fn kv_bytes_per_token(model: &LlamaModel) -> usize {
-    let head_dim = model.n_embd() as usize / (model.n_head().max(1) as usize);
-    2 * 2 * model.n_layer() as usize * model.n_head_kv() as usize * head_dim
+/// KV cache bytes one token takes (its keys and values in every layer, in the cache's
+/// types), from the GGUF's attention sizes.
+pub fn kv_bytes_per_token(model: &LlamaModel, config: EngineConfig) -> u64 {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    let head_size = |key: &str| {
+        model
+            .meta_val_str(&format!("{arch}.attention.{key}"))
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                u64::from(model.n_embd().unsigned_abs()) / u64::from(model.n_head().max(1))
+            })
+    };
+    let elements =
+        |key: &str| u64::from(model.n_layer()) * u64::from(model.n_head_kv()) * head_size(key);
+    bytes_of(elements("key_length"), config.cache_type_k)
+        + bytes_of(elements("value_length"), config.cache_type_v)
+}
+
+/// Bytes `elements` values take in a cache of `kind`: llama.cpp's quantized types store
+/// blocks of 32 values (q8_0: 32 bytes and a 16-bit scale; q4_0: 16 bytes and a scale).
+fn bytes_of(elements: u64, kind: KvCacheType) -> u64 {
+    let (block_bytes, block_values) = match kind {
+        KvCacheType::F32 => (4, 1),
+        KvCacheType::Q8_0 => (34, 32),
+        KvCacheType::Q4_0 => (18, 32),
+        _ => (2, 1),
+    };
+    elements.div_ceil(block_values) * block_bytes
 }
 
 /// Copies all of `source`'s cells into `seq_id` (which `trim_cells` then cuts to the shared

@@ -28,6 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use llama_cpp_2::context::params::KvCacheType;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
@@ -38,6 +39,7 @@ use crate::monitoring::ModelMetrics;
 pub use cache::CacheOwner;
 pub use constraint::{Constraint, Grammar, GrammarError, GrammarSpec, MAX_SPEC_BYTES};
 pub use embeddings::Embeddings;
+pub use kv::kv_bytes_per_token;
 pub use logprobs::{Alternative, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use sampling::SamplingParams;
 use specials::Piece;
@@ -62,6 +64,9 @@ pub struct EngineConfig {
     pub cache_idle: Duration,
     /// Flash attention on or off; `None` lets llama.cpp decide.
     pub flash_attn: Option<bool>,
+    /// The KV cache's key and value element types.
+    pub cache_type_k: KvCacheType,
+    pub cache_type_v: KvCacheType,
     /// Layers offloaded to the GPU; `None`: all of them when a GPU backend is compiled in.
     pub gpu_layers: Option<u32>,
 }

@@ -51,7 +51,8 @@ pub(super) fn run(
         }
     };
     let slot_context = context.n_ctx() / config.parallel;
-    let cache_tokens = config.cache_mb.saturating_mul(1 << 20) / kv_bytes_per_token(model).max(1);
+    let per_token = usize::try_from(kv_bytes_per_token(model, config)).unwrap_or(usize::MAX);
+    let cache_tokens = config.cache_mb.saturating_mul(1 << 20) / per_token.max(1);
     tracing::info!(
         slots = config.parallel,
         slot_context,
@@ -63,7 +64,7 @@ pub(super) fn run(
         return;
     }
     let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle)
-        .with_prefix_copy(min_copy_tokens(model, slot_context));
+        .with_prefix_copy(min_copy_tokens(model, config, slot_context));
     Scheduler::new(model, config, cache, stats, slot_context as usize).run(&mut context, &commands);
 }
 
