@@ -75,6 +75,8 @@ pub struct Answer {
     pub completion_tokens: u64,
     /// Why it was refused or failed, as the server or the client said.
     pub reason: Option<String>,
+    /// The reply's text, to compare servers where they differ.
+    pub reply: String,
 }
 
 /// Counts of one dataset on one server.
@@ -162,6 +164,7 @@ fn failed(outcome: Outcome, reason: String) -> Answer {
         outcome,
         completion_tokens: 0,
         reason: Some(reason),
+        reply: String::new(),
     }
 }
 
@@ -172,6 +175,7 @@ pub fn classify(sample: &Sample, validator: Option<&jsonschema::Validator>) -> A
         outcome,
         completion_tokens: tokens,
         reason,
+        reply: sample.reply.clone(),
     };
     if let Some(error) = &sample.error {
         let refused = sample.status.is_some_and(|s| (400..500).contains(&s));

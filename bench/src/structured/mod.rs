@@ -44,6 +44,9 @@ pub struct Results {
     /// try again by hand.
     pub invalid: Vec<Vec<String>>,
     pub failed: Vec<Vec<String>>,
+    /// The schemas whose outcome differs between servers (`dataset/file`), with each
+    /// server's outcome and completion tokens.
+    pub differing: Vec<(String, Vec<(Outcome, u64)>)>,
     /// The schemas of the constrained streams (`dataset/file`).
     pub speed_schemas: Vec<String>,
     /// Why the constrained streams did not run, when they did not.
@@ -103,6 +106,31 @@ pub async fn run(
         results.invalid.push(files(Outcome::Invalid));
         results.failed.push(files(Outcome::Error));
         answers.push(server);
+    }
+
+    for (index, schema) in schemas.iter().enumerate() {
+        let per_server: Vec<&Answer> = answers.iter().filter_map(|a| a.get(index)).collect();
+        if per_server
+            .windows(2)
+            .all(|pair| pair[0].outcome == pair[1].outcome)
+        {
+            continue;
+        }
+        let name = format!("{}/{}", schema.dataset, schema.file);
+        // The replies go to the log only, where a reader compares them by hand.
+        for ((server, _), answer) in targets.iter().zip(&per_server) {
+            eprintln!(
+                "structured     differs {name} {server} {:?} {} tokens: {}",
+                answer.outcome,
+                answer.completion_tokens,
+                answer.reply.replace('\n', "\\n")
+            );
+        }
+        let outcomes = per_server
+            .iter()
+            .map(|a| (a.outcome, a.completion_tokens))
+            .collect();
+        results.differing.push((name, outcomes));
     }
 
     let chosen = speed_schemas(&schemas, &answers, setup.streams);

@@ -75,8 +75,30 @@ pub fn markdown(results: &Results, servers: &[String]) -> String {
             let _ = writeln!(md, "\nErrors on {server}: {}", failed.join(", "));
         }
     }
+    md.push_str(&differing(results, servers));
     md.push_str(&speed(results, servers));
     md.push_str(&targets(results, servers));
+    md
+}
+
+/// The schemas whose outcome differs between the servers, each server's outcome with its
+/// completion tokens (the replies are in the run's log).
+fn differing(results: &Results, servers: &[String]) -> String {
+    if results.differing.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "\n### Where the servers differ\n\n| Schema | {} |\n|---|{}\n",
+        servers.join(" | "),
+        "---|".repeat(servers.len())
+    );
+    for (schema, outcomes) in &results.differing {
+        let cells: Vec<String> = outcomes
+            .iter()
+            .map(|(outcome, tokens)| format!("{outcome:?} ({tokens} tokens)"))
+            .collect();
+        let _ = writeln!(md, "| {schema} | {} |", cells.join(" | "));
+    }
     md
 }
 
