@@ -29,7 +29,8 @@ arriving while --long-prompt-streams streams generate (how long do they stall?),
 structured output on --structured's JSON Schemas (coverage per dataset; tokens/s of
 constrained streams alone and mixed with free ones). With
 --llama-bench, llama.cpp's tg128 runs just before and just after the 1-client level, as the
-single-stream ceiling.
+single-stream ceiling; with --llama-batched-bench, llama.cpp's batched decoding runs at every
+level's sequence count, as the engine's limit at that load.
 
 Writes OUT/latest.md (table, machine, date, command line) and OUT/latest.png (total tokens/s
 against concurrency).
@@ -37,7 +38,7 @@ against concurrency).
 Example (SmolLM2: tokens 0 and 2 end a reply; banning them makes every reply max_tokens long):
   sotto-bench --sotto target/release/sotto --llama-server ~/llama.cpp/build/bin/llama-server \\
     --model models/SmolLM2-135M-Instruct.Q4_1.gguf --threads 2 --parallel 8 --ctx-size 2048 \\
-    --levels 1,4,8,16 --duration 15 --ban-tokens 0,2";
+    --duration 15 --ban-tokens 0,2";
 
 #[derive(Debug, Parser)]
 #[command(name = "sotto-bench", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -90,7 +91,7 @@ pub struct Args {
     pub ctx_size: u32,
 
     /// Concurrency levels: client tasks sending requests back to back.
-    #[arg(long, value_delimiter = ',', default_value = "1,4,8,16")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6,8,12,16")]
     pub levels: Vec<u32>,
 
     /// Seconds of load at each level and server (requests still running then are finished
@@ -130,6 +131,12 @@ pub struct Args {
     /// mean is the ceiling for one stream).
     #[arg(long, value_name = "PATH")]
     pub llama_bench: Option<PathBuf>,
+
+    /// Also run llama.cpp's `llama-batched-bench` on the model with the same threads, once
+    /// before the levels, at each level's number of sequences (64 prompt tokens, max_tokens
+    /// generated): the engine's generation rate at that load, beside the servers' totals.
+    #[arg(long, value_name = "PATH")]
+    pub llama_batched_bench: Option<PathBuf>,
 
     /// Turns of the conversation scenario: one client sends each reply back with a follow-up
     /// question, and the report compares the last turn's time to first token with the

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batched_bench;
 mod chart;
 mod cli;
 mod conversation;
@@ -73,6 +74,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let mut scenarios = Scenarios::default();
     let mut levels = Vec::new();
     let level_list: &[u32] = if args.no_levels { &[] } else { &args.levels };
+    if !level_list.is_empty() {
+        scenarios.batched = run_batched_bench(args, level_list);
+    }
     for &clients in level_list {
         if clients == 1 {
             scenarios.tg128.extend(run_llama_bench(args));
@@ -178,6 +182,33 @@ fn run_llama_bench(args: &Args) -> Option<llama_bench::Tg128> {
         }
         Err(error) => {
             eprintln!("warning: llama-bench: {error:#}");
+            None
+        }
+    }
+}
+
+/// --llama-batched-bench at these levels; a failure is reported and the run goes on.
+fn run_batched_bench(args: &Args, levels: &[u32]) -> Option<batched_bench::Batched> {
+    let binary = args.llama_batched_bench.as_ref()?;
+    let shape = batched_bench::Shape {
+        model: &args.model,
+        threads: args.threads(),
+        levels,
+        prompt_tokens: 64,
+        generated_tokens: args.max_tokens,
+    };
+    match batched_bench::run(binary, &shape) {
+        Ok(batched) => {
+            for rate in &batched.rates {
+                eprintln!(
+                    "llama-batched-bench {:>3} sequences {:>7.1} tok/s generated",
+                    rate.sequences, rate.generation_tps
+                );
+            }
+            Some(batched)
+        }
+        Err(error) => {
+            eprintln!("warning: llama-batched-bench: {error:#}");
             None
         }
     }

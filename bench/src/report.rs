@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::batched_bench::Batched;
 use crate::conversation::ConversationStats;
 use crate::llama_bench::Tg128;
 use crate::prefill_gap::GapStats;
@@ -20,6 +21,8 @@ pub struct ServerInfo {
 pub struct Scenarios {
     /// llama-bench tg128 just before and just after the 1-client level.
     pub tg128: Vec<Tg128>,
+    /// llama-batched-bench at the levels' sequence counts, before the levels.
+    pub batched: Option<Batched>,
     pub conversations: Vec<ConversationStats>,
     pub gaps: Vec<GapStats>,
     pub structured: Option<structured::Results>,
@@ -70,6 +73,7 @@ impl Report {
         if !self.levels.is_empty() {
             md.push_str(&self.levels_section());
         }
+        md.push_str(&self.engine_limit());
         md.push_str(&self.single_stream());
         md.push_str(&self.conversations());
         md.push_str(&self.gaps());
@@ -143,6 +147,45 @@ impl Report {
                     opt(ratio(a.peak_rss_mib, b.peak_rss_mib), 2),
                 );
             }
+        }
+        md
+    }
+
+    /// Each server's total at each level against the engine's generation rate with as many
+    /// sequences (llama-batched-bench).
+    fn engine_limit(&self) -> String {
+        let Some(batched) = &self.scenarios.batched else {
+            return String::new();
+        };
+        let mut md = format!(
+            "\n## Against the engine's limit\n\n`{}`, run once before the levels: the \
+             generation rate of llama.cpp alone with that many sequences decoding together \
+             (`speed_tg`), no server and no HTTP. A server's total also pays for every \
+             request's prompt and for the gaps between requests, so it stays below.\n\n\
+             | Clients | Engine tok/s |",
+            batched.command
+        );
+        for server in &self.servers {
+            let _ = write!(md, " {} tok/s | {} ÷ engine |", server.name, server.name);
+        }
+        md.push_str("\n|---:|---:|");
+        md.push_str(&"---:|---:|".repeat(self.servers.len()));
+        md.push('\n');
+        for level in &self.levels {
+            let Some(clients) = level.first().map(|stats| stats.clients) else {
+                continue;
+            };
+            let engine = batched.at(clients);
+            let _ = write!(md, "| {clients} | {} |", opt(engine, 1));
+            for stats in level {
+                let _ = write!(
+                    md,
+                    " {:.1} | {} |",
+                    stats.total_tps,
+                    opt(ratio(Some(stats.total_tps), engine), 2)
+                );
+            }
+            md.push('\n');
         }
         md
     }
