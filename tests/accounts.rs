@@ -345,22 +345,9 @@ async fn closed_signup_leaves_account_creation_to_the_cli() {
     let sotto = env!("CARGO_BIN_EXE_sotto");
     let data_dir = app.data_dir.to_str().expect("path").to_owned();
     let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(sotto)
-            .args(args)
-            .args(["--data-dir", &data_dir])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("cli runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        let output = child.wait_with_output().expect("cli output");
+        let mut command = std::process::Command::new(sotto);
+        command.args(args).args(["--data-dir", &data_dir]);
+        let output = common::process::output_with_stdin(command, stdin.as_bytes());
         assert!(
             output.status.success(),
             "{args:?}: {}",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{output_within, sotto_command, ServerProcess};
+use common::process::{output_with_stdin, output_within, sotto_command, ServerProcess};
 use common::MODEL;
 use serde_json::{json, Value};
 
@@ -360,22 +360,9 @@ async fn serve_runs_with_the_values_of_the_file_alone() {
     // The other commands act on the same server: its port, folders and database, from the
     // same file, with no flag.
     let other = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = sotto_command()
-            .current_dir(&dir)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        let output = child.wait_with_output().expect("output");
+        let mut command = sotto_command();
+        command.current_dir(&dir).args(args);
+        let output = output_with_stdin(command, stdin.as_bytes());
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         (output.status.success(), stdout, output.stderr)
     };

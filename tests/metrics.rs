@@ -5,8 +5,7 @@
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -67,21 +66,11 @@ impl Scrape {
 
 /// Parses the exposition text with prometheus_client, which fails on anything malformed.
 fn parse(text: &str) -> Vec<Family> {
-    let mut child = Command::new(common::clients::main_python())
+    let mut parser = Command::new(common::clients::main_python());
+    parser
         .arg(common::clients::root().join("tests/metrics/exposition.py"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("exposition written");
-    let output = child.wait_with_output().expect("python ends");
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let output = common::process::output_with_stdin(parser, text.as_bytes());
     assert!(
         output.status.success(),
         "prometheus_client refused the exposition: {}\n{text}",

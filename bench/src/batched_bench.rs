@@ -3,9 +3,7 @@
 //! engine's limit at that load, so a dip between measured levels shows as a gap to it.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::Context;
 use serde::Deserialize;
 
 /// The engine's generation rate with `sequences` decoding together.
@@ -71,21 +69,8 @@ pub fn run(binary: &Path, shape: &Shape) -> anyhow::Result<Batched> {
         "--output-format".to_owned(),
         "jsonl".to_owned(),
     ];
-    let command = format!("{} {}", binary.display(), args.join(" "));
-    let output = Command::new(binary)
-        .args(&args)
-        .output()
-        .with_context(|| format!("running {}", binary.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{command} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
-    let rates = parse(&String::from_utf8_lossy(&output.stdout));
+    let (command, stdout) = crate::llama_bench::run_tool(binary, &args)?;
+    let rates = parse(&String::from_utf8_lossy(&stdout));
     anyhow::ensure!(!rates.is_empty(), "{command} printed no results");
     Ok(Batched { rates, command })
 }

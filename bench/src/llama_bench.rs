@@ -31,9 +31,22 @@ pub fn run(binary: &Path, model: &Path, threads: u32, repetitions: u32) -> anyho
         "-o".to_owned(),
         "json".to_owned(),
     ];
+    let (command, stdout) = run_tool(binary, &args)?;
+    let (tokens_per_second, stddev) =
+        parse(&stdout).with_context(|| format!("reading the JSON output of {command}"))?;
+    Ok(Tg128 {
+        tokens_per_second,
+        stddev,
+        command,
+    })
+}
+
+/// Runs one of llama.cpp's tools to its end: its command line (for the report) and what it
+/// printed on stdout. A failure says the last line it printed on stderr.
+pub fn run_tool(binary: &Path, args: &[String]) -> anyhow::Result<(String, Vec<u8>)> {
     let command = format!("{} {}", binary.display(), args.join(" "));
     let output = Command::new(binary)
-        .args(&args)
+        .args(args)
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
     anyhow::ensure!(
@@ -45,13 +58,7 @@ pub fn run(binary: &Path, model: &Path, threads: u32, repetitions: u32) -> anyho
             .last()
             .unwrap_or("")
     );
-    let (tokens_per_second, stddev) =
-        parse(&output.stdout).with_context(|| format!("reading the JSON output of {command}"))?;
-    Ok(Tg128 {
-        tokens_per_second,
-        stddev,
-        command,
-    })
+    Ok((command, output.stdout))
 }
 
 /// (avg_ts, stddev_ts) of the generation test in llama-bench's JSON.

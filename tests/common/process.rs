@@ -273,6 +273,24 @@ pub fn sotto_command() -> Command {
     command
 }
 
+/// Runs `command` to its end with `stdin` as its whole input (then end of file).
+pub fn output_with_stdin(mut command: Command, stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("stdin written");
+    child.wait_with_output().expect("output")
+}
+
 /// Runs `command` to its end, or kills it after `limit` and fails: a command that should
 /// exit must not hang a test forever when it does not.
 pub fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
