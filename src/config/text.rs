@@ -30,10 +30,7 @@ where
     T: FromStr,
     T::Err: fmt::Display,
 {
-    deserializer.deserialize_any(List {
-        tables: false,
-        items: PhantomData,
-    })
+    read_list(deserializer, false)
 }
 
 /// A list as [`list`] reads it, or a TOML table whose `key = "value"` entries are the items
@@ -44,8 +41,17 @@ where
     T: FromStr,
     T::Err: fmt::Display,
 {
+    read_list(deserializer, true)
+}
+
+fn read_list<'de, D, T>(deserializer: D, tables: bool) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
     deserializer.deserialize_any(List {
-        tables: true,
+        tables,
         items: PhantomData,
     })
 }
