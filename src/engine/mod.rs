@@ -17,6 +17,7 @@ mod sampling;
 mod sequence;
 mod spacing;
 mod specials;
+mod step;
 mod text;
 mod worker;
 mod worker_thread;
