@@ -8,6 +8,7 @@ use std::time::Instant;
 use llama_cpp_2::context::LlamaContext;
 
 use super::kv::{clear_cells, clear_slots};
+use super::pacing::Budget;
 use super::sequence::Outcome;
 use super::worker::Scheduler;
 use super::Event;
@@ -30,7 +31,6 @@ impl Scheduler<'_> {
         if self.batch.n_tokens() == 0 {
             return;
         }
-        tracing::trace!(tokens = self.batch.n_tokens(), generating, "decode step");
         if let Err(error) = self.decode_and_mask(context) {
             tracing::error!(%error, tokens = self.batch.n_tokens(), "decode failed");
             self.fail_all(context);
@@ -38,8 +38,14 @@ impl Scheduler<'_> {
         }
         self.fan_out(context);
         self.sample_all(context);
-        self.pacer
-            .record(generating, prompt_tokens, started.elapsed());
+        let took = started.elapsed();
+        tracing::trace!(
+            generating,
+            prompt_tokens,
+            took_ms = took.as_millis() as u64,
+            "decode step"
+        );
+        self.pacer.record(generating, prompt_tokens, took);
     }
 
     /// Decodes the batch while another thread computes the grammar masks constrained
@@ -70,9 +76,11 @@ impl Scheduler<'_> {
         })
     }
 
-    /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
-    /// first, into `self.chunks` (by slot); returns how many.
-    fn plan_prompt_chunks(&mut self, budget: usize) -> usize {
+    /// Shares the step's prompt tokens among the prefilling sequences, shortest remaining
+    /// prompt first, into `self.chunks` (by slot); returns how many. A prompt that fits
+    /// whole in `budget.finishing` goes in whole; the first one that does not (and any after
+    /// it, being longer) shares what is left of `budget.chunked`.
+    fn plan_prompt_chunks(&mut self, budget: Budget) -> usize {
         let slots = &self.slots;
         self.prefilling.clear();
         self.prefilling.extend((0..slots.len()).filter(|&i| {
@@ -91,11 +99,16 @@ impl Scheduler<'_> {
             let remaining = slots[index]
                 .as_ref()
                 .map_or(0, |seq| seq.prompt_remaining().len());
-            self.chunks[index] = remaining.min(budget - planned);
-            planned += self.chunks[index];
-            if planned == budget {
+            let chunk = if planned + remaining <= budget.finishing {
+                remaining
+            } else {
+                remaining.min(budget.chunked.saturating_sub(planned))
+            };
+            if chunk == 0 {
                 break;
             }
+            self.chunks[index] = chunk;
+            planned += chunk;
         }
         planned
     }
