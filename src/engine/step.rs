@@ -8,7 +8,6 @@ use std::time::Instant;
 use llama_cpp_2::context::LlamaContext;
 
 use super::kv::{clear_cells, clear_slots};
-use super::pacing::Budget;
 use super::sequence::Outcome;
 use super::worker::Scheduler;
 use super::Event;
@@ -76,11 +75,9 @@ impl Scheduler<'_> {
         })
     }
 
-    /// Shares the step's prompt tokens among the prefilling sequences, shortest remaining
-    /// prompt first, into `self.chunks` (by slot); returns how many. A prompt that fits
-    /// whole in `budget.finishing` goes in whole; the first one that does not (and any after
-    /// it, being longer) shares what is left of `budget.chunked`.
-    fn plan_prompt_chunks(&mut self, budget: Budget) -> usize {
+    /// Shares `budget` prompt tokens among the prefilling sequences, shortest remaining prompt
+    /// first, into `self.chunks` (by slot); returns how many.
+    fn plan_prompt_chunks(&mut self, budget: usize) -> usize {
         let slots = &self.slots;
         self.prefilling.clear();
         self.prefilling.extend((0..slots.len()).filter(|&i| {
@@ -99,16 +96,11 @@ impl Scheduler<'_> {
             let remaining = slots[index]
                 .as_ref()
                 .map_or(0, |seq| seq.prompt_remaining().len());
-            let chunk = if planned + remaining <= budget.finishing {
-                remaining
-            } else {
-                remaining.min(budget.chunked.saturating_sub(planned))
-            };
-            if chunk == 0 {
+            self.chunks[index] = remaining.min(budget - planned);
+            planned += self.chunks[index];
+            if planned == budget {
                 break;
             }
-            self.chunks[index] = chunk;
-            planned += chunk;
         }
         planned
     }
