@@ -262,6 +262,13 @@ impl<'m> Scheduler<'m> {
                 clear_cells(context, seq_id);
                 reuse = 0;
             }
+            tracing::trace!(
+                slot = placement.slot,
+                prompt_tokens = job.request.prompt.len(),
+                reuse,
+                copied = placement.copy_from.is_some(),
+                "admitted"
+            );
             stats
                 .reused_tokens
                 .fetch_add(reuse as u64, Ordering::Relaxed);
