@@ -1,8 +1,9 @@
 //! A client's JSON Schema as it goes to the grammar compiler, rewritten into keywords the
 //! compiler enforces: `oneOf`s whose branches can never both match become `anyOf`s
 //! (`one_of.rs`), property and schema dependencies become `anyOf`s of their cases
-//! (`dependencies.rs`), and `format`s that assert nothing are dropped (`formats.rs`); under
-//! OpenAI's strict mode, objects take no properties they do not list.
+//! (`dependencies.rs`), `format`s that assert nothing are dropped (`formats.rs`), and numbers
+//! without a bound get llama.cpp's 16 digits (`numbers.rs`); under OpenAI's strict mode,
+//! objects take no properties they do not list.
 //!
 //! Every rewrite accepts only documents the original schema accepts, so a reply still
 //! validates against what the client sent. None descends into `not` or `if`, where a
@@ -11,6 +12,7 @@
 
 mod dependencies;
 mod formats;
+mod numbers;
 mod one_of;
 
 use serde_json::{Map, Value};
@@ -34,6 +36,7 @@ pub fn prepare(schema: &mut Value, strict: bool) {
         one_of::exclusive_as_any_of(object);
         formats::drop_annotations(object);
         dependencies::as_cases(object);
+        numbers::bounded(object);
     });
     if strict {
         close_objects(schema);
