@@ -43,6 +43,24 @@ pub fn prepare(schema: &mut Value, strict: bool) {
     }
 }
 
+/// The JSON types a schema's `type` keyword names (one name or a list), if it has the
+/// keyword and every name is a JSON type.
+fn declared_types(schema: &Map<String, Value>) -> Option<Vec<&'static str>> {
+    match schema.get("type")? {
+        Value::String(name) => Some(vec![type_name(name)?]),
+        Value::Array(names) => names.iter().map(|name| type_name(name.as_str()?)).collect(),
+        _ => None,
+    }
+}
+
+fn type_name(name: &str) -> Option<&'static str> {
+    [
+        "null", "boolean", "object", "array", "number", "string", "integer",
+    ]
+    .into_iter()
+    .find(|known| *known == name)
+}
+
 /// Calls `rewrite` on every object schema within `schema`, its subschemas first, leaving
 /// [`LEFT_ALONE`] alone.
 fn bottom_up(schema: &mut Value, rewrite: &mut dyn FnMut(&mut Map<String, Value>)) {

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use super::declared_types;
+
 /// 10^16: the first value with 17 digits before the point. Exact as a double.
 const DIGIT_LIMIT: i64 = 10_000_000_000_000_000;
 
@@ -15,12 +17,8 @@ const BOUNDS: &[&str] = &["minimum", "maximum", "exclusiveMinimum", "exclusiveMa
 
 /// Bounds `object` if it is a number or integer schema with no bound of its own.
 pub(super) fn bounded(object: &mut Map<String, Value>) {
-    let numeric = |kind: &Value| matches!(kind.as_str(), Some("integer" | "number"));
-    let is_number = match object.get("type") {
-        Some(Value::Array(kinds)) => kinds.iter().any(numeric),
-        Some(kind) => numeric(kind),
-        None => false,
-    };
+    let is_number = declared_types(object)
+        .is_some_and(|types| types.iter().any(|t| matches!(*t, "integer" | "number")));
     if is_number && !BOUNDS.iter().any(|key| object.contains_key(*key)) {
         object.insert("exclusiveMinimum".into(), Value::from(-DIGIT_LIMIT));
         object.insert("exclusiveMaximum".into(), Value::from(DIGIT_LIMIT));

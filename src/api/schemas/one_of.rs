@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::required;
+use super::{declared_types, required};
 
 /// Renames `oneOf` to `anyOf` when no document can match two of its branches: then both
 /// accept exactly the same documents.
@@ -50,23 +50,11 @@ fn exclusive(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 
 /// The JSON types a schema allows, if it says: `type`, or the types of its constant values.
 fn types(schema: &Map<String, Value>) -> Option<Vec<&'static str>> {
-    if let Some(kind) = schema.get("type") {
-        return match kind {
-            Value::String(name) => Some(vec![type_name(name)?]),
-            Value::Array(names) => names.iter().map(|name| type_name(name.as_str()?)).collect(),
-            _ => None,
-        };
+    if schema.contains_key("type") {
+        return declared_types(schema);
     }
     let values = constants(schema)?;
     Some(values.iter().map(|value| json_type(value)).collect())
-}
-
-fn type_name(name: &str) -> Option<&'static str> {
-    [
-        "null", "boolean", "object", "array", "number", "string", "integer",
-    ]
-    .into_iter()
-    .find(|known| *known == name)
 }
 
 fn json_type(value: &Value) -> &'static str {
