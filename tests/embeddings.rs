@@ -227,7 +227,7 @@ async fn unknown_fields_pass_silently_and_user_is_named_as_ignored() {
 async fn a_second_caller_is_served_while_a_large_batch_runs() {
     let app = shared_app().await;
     let (other_key, _, _) = new_user_key(app).await;
-    // About 560 tokens: several decodes of the embeddings thread's 128-token budget.
+    // About 560 tokens: several of the embeddings thread's decodes (at least 128 tokens each).
     let inputs: Vec<String> = (0..48)
         .map(|i| format!("Sentence number {i} is about something else entirely."))
         .collect();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
@@ -19,11 +20,26 @@ use super::embed_queue::EmbedQueue;
 
 /// Most sequences one decode takes (llama.cpp allows 256).
 pub(super) const MAX_SEQS: u32 = 64;
-/// Most tokens one decode takes, unless one input alone is longer. It bounds how long another
-/// caller's request waits for its turn behind a large batch: measured with the default model
-/// on a 2-core machine (the embeddings thread gets one core), a decode runs at ~75 tokens/s
-/// from 33 to 470 tokens alike, so 128 tokens cost ~1.7 s where 512 cost ~7 s, at the same rate.
-pub(super) const DECODE_TOKENS: usize = 128;
+/// How long one decode should take at most: another caller's request waits that long for its
+/// turn behind a large batch.
+const STEP_TARGET: Duration = Duration::from_secs(1);
+/// The fewest tokens a decode may take (unless the queue holds fewer). Measured with the
+/// default model on a 2-core machine (the embeddings thread gets one core), a decode runs at
+/// ~73 tokens/s from 33 to 470 tokens alike, so there a 128-token step takes ~1.7 s at no cost
+/// in throughput, where the old fixed 512 took ~7 s.
+const MIN_DECODE_TOKENS: usize = 128;
+
+/// The token budget of the next decode: what the last one's rate does in [`STEP_TARGET`], so a
+/// fast machine (more threads, a GPU) takes larger steps and a slow one smaller, within
+/// [`MIN_DECODE_TOKENS`] and the context. Decodes too small to show the rate leave it as is.
+fn next_budget(budget: usize, tokens: usize, took: Duration, capacity: usize) -> usize {
+    if tokens < MIN_DECODE_TOKENS / 2 || took.is_zero() {
+        return budget;
+    }
+    let per_target = tokens as f64 * STEP_TARGET.as_secs_f64() / took.as_secs_f64();
+    // Float to integer casts saturate; the clamp bounds the rest.
+    (per_target as usize).clamp(MIN_DECODE_TOKENS, capacity.max(MIN_DECODE_TOKENS))
+}
 
 /// What a request gets back: one unit vector per input, or why the engine failed.
 pub type EmbedReply = Result<Vec<Vec<f32>>, String>;
@@ -89,6 +105,7 @@ pub(super) fn run(
         next_id: 0,
         batch: LlamaBatch::new(shape.tokens as usize, 1),
         capacity: shape.tokens as usize,
+        budget: MIN_DECODE_TOKENS,
     };
     worker.run(&mut context, &jobs);
 }
@@ -126,6 +143,8 @@ struct Worker {
     next_id: u64,
     batch: LlamaBatch<'static>,
     capacity: usize,
+    /// Tokens the next decode may take ([`next_budget`]).
+    budget: usize,
 }
 
 impl Worker {
@@ -185,7 +204,7 @@ impl Worker {
     fn step(&mut self, context: &mut LlamaContext) {
         let planned = self
             .queue
-            .plan(DECODE_TOKENS.min(self.capacity), MAX_SEQS as usize);
+            .plan(self.budget.min(self.capacity), MAX_SEQS as usize);
         if planned.is_empty() {
             return;
         }
@@ -205,12 +224,18 @@ impl Worker {
                 }
             }
         }
+        let started = Instant::now();
+        let decoded = context.decode(&mut self.batch);
+        let took = started.elapsed();
+        let tokens = usize::try_from(self.batch.n_tokens()).unwrap_or(0);
+        self.budget = next_budget(self.budget, tokens, took, self.capacity);
         tracing::trace!(
             sequences = planned.len(),
-            tokens = self.batch.n_tokens(),
+            tokens,
+            took_ms = took.as_millis(),
+            next_budget = self.budget,
             "embeddings decode"
         );
-        let decoded = context.decode(&mut self.batch);
         if let Err(error) = decoded {
             tracing::error!(%error, "embeddings decode failed");
             context.clear_kv_cache();
@@ -283,7 +308,9 @@ fn normalised(vector: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalised;
+    use std::time::Duration;
+
+    use super::{next_budget, normalised, MIN_DECODE_TOKENS};
 
     #[test]
     fn vectors_come_out_unit_length() {
@@ -293,5 +320,23 @@ mod tests {
         let long: Vec<f32> = (0..576).map(|i| (i as f32).sin() * 30.0).collect();
         let norm: f32 = normalised(&long).iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    }
+
+    #[test]
+    fn the_budget_follows_the_rate_within_its_bounds() {
+        let ms = Duration::from_millis;
+        // This machine's rate (~73 tokens/s): the floor.
+        assert_eq!(next_budget(128, 120, ms(1650), 2048), MIN_DECODE_TOKENS);
+        // Ten times faster: a second's worth.
+        assert_eq!(next_budget(128, 128, ms(175), 2048), 731);
+        // A GPU: the whole context.
+        assert_eq!(next_budget(731, 731, ms(50), 2048), 2048);
+        // Slower again: back down.
+        assert_eq!(next_budget(2048, 2048, ms(4000), 2048), 512);
+        // Too small a decode to tell (one short input) or no time at all: unchanged.
+        assert_eq!(next_budget(512, 11, ms(300), 2048), 512);
+        assert_eq!(next_budget(512, 500, Duration::ZERO, 2048), 512);
+        // A context smaller than the floor.
+        assert_eq!(next_budget(128, 100, ms(1), 64), MIN_DECODE_TOKENS);
     }
 }
