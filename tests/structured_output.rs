@@ -367,9 +367,9 @@ async fn real_world_schemas(datasets: &[(&str, usize)]) {
         }
         assert_eq!(cases.len() - before, count, "schemas in {name}");
     }
-    let app = common::spawn_app(|_| {}).await;
+    let server = common::spawn_app(|_| {}).await;
+    let app = &server;
     let started = Instant::now();
-    let app = &app;
     let outcomes = futures::stream::iter(cases.into_iter().map(|(dataset, schema)| async move {
         let body = json!({
             "model": MODEL,

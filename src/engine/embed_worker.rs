@@ -37,7 +37,9 @@ fn next_budget(budget: usize, tokens: usize, took: Duration, capacity: usize) ->
         return budget;
     }
     let per_target = tokens as f64 * STEP_TARGET.as_secs_f64() / took.as_secs_f64();
-    // Float to integer casts saturate; the clamp bounds the rest.
+    // Float to integer casts saturate; the clamp bounds the rest. Its upper end never falls
+    // below the floor (`clamp` would panic): a context smaller than the floor is applied where
+    // the budget is used.
     (per_target as usize).clamp(MIN_DECODE_TOKENS, capacity.max(MIN_DECODE_TOKENS))
 }
 
