@@ -259,8 +259,9 @@ pub struct ServeConfig {
     #[arg(long, env = "SOTTO_MAX_TOKENS_DEFAULT", default_value_t = 2048)]
     pub max_tokens_default: u32,
 
-    /// KV memory (MiB) finished conversations may keep so their next turn re-uses its prefix;
-    /// the cells are part of each slot's context, so this costs no extra RAM. 0 disables it.
+    /// KV memory (MiB) finished conversations may keep so their next turn re-uses its prefix:
+    /// in their slot (part of its context, no extra RAM) and, once another request takes the
+    /// slot, in RAM, least recently used dropped first. 0 disables it.
     #[arg(long, env = "SOTTO_CACHE_MB", default_value_t = 1024)]
     pub cache_mb: usize,
 

@@ -40,7 +40,10 @@ struct Counters {
     cache_decoded_ahead_tokens: u64,
     /// Prompt tokens prefilled; the other choices of an `n` request add none.
     prefilled_tokens: u64,
+    /// In idle slots or set aside in RAM.
     cached_conversations: usize,
+    /// Of those, set aside in RAM because another request took their slot.
+    cached_conversations_in_ram: usize,
 }
 
 /// A probe's answer.
@@ -99,7 +102,8 @@ pub async fn get(State(state): State<AppState>, peer: Peer, headers: HeaderMap) 
                     cache_reused_tokens: engine.reused_tokens(),
                     cache_decoded_ahead_tokens: engine.decoded_ahead(),
                     prefilled_tokens: engine.prefilled_tokens(),
-                    cached_conversations: engine.cached_slots(),
+                    cached_conversations: engine.cached_conversations(),
+                    cached_conversations_in_ram: engine.spilled_conversations(),
                 }),
                 id: file.id,
             }
@@ -163,7 +167,7 @@ pub async fn metrics_open(State(state): State<AppState>) -> Response {
                     slots: engine.slots(),
                     busy: engine.active(),
                     waiting: engine.waiting(),
-                    cached_conversations: engine.cached_slots(),
+                    cached_conversations: engine.cached_conversations(),
                 }
             });
             ModelGauges { id, engine }

@@ -83,6 +83,10 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
                 // The loading model must not unload the default one the rest runs on.
                 "--max-loaded-models",
                 "2",
+                // Fewer slots than the conversations sent: the prompt cache sets some aside
+                // in RAM, and that path sees the canary too.
+                "--parallel",
+                "2",
             ],
             env: &[
                 ("RUST_LOG", "trace"),
@@ -115,6 +119,14 @@ async fn a_canary_sent_every_way_is_stored_and_logged_nowhere() {
     api::errors(&probe, &key.key, &text).await;
     responses::responses(&probe, &key.key, &text).await;
     accounts::throwaway_account(&probe, &text).await;
+    let in_ram = common::model_health_at(&server.base, MODEL)
+        .await
+        .expect("the default model in /health")["cached_conversations_in_ram"]
+        .as_u64();
+    assert!(
+        in_ram.is_some_and(|n| n > 0),
+        "no conversation was set aside in RAM: {in_ram:?}"
+    );
     let metrics = scrape_metrics(&probe, &key.key).await;
     expect(
         probe.form(

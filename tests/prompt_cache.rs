@@ -255,3 +255,38 @@ async fn a_running_request_lends_its_prefix_to_the_same_callers_next_request_onl
     let fresh = chat_as(&cold, &cold.api_key, &next).await;
     assert_eq!(message_text(&alice), message_text(&fresh));
 }
+
+#[tokio::test]
+async fn a_conversation_whose_slot_was_taken_comes_back_from_ram_for_its_caller_only() {
+    // One slot: each new conversation takes it from the one before.
+    let app = spawn_app(|config| config.parallel = 1).await;
+    let alice = app.api_key.clone();
+    let bob = create_api_key(&app.base).await;
+    let moon = json!([{ "role": "user", "content": "Tell me about the moon." }]);
+    let first = chat_as(&app, &alice, &moon).await;
+    let prompt_tokens = first["usage"]["prompt_tokens"]
+        .as_u64()
+        .expect("prompt tokens");
+
+    // Another conversation of Alice's takes the slot: the first is set aside in RAM.
+    let vegetable = json!([{ "role": "user", "content": "Name a green vegetable." }]);
+    chat_as(&app, &alice, &vegetable).await;
+    let health = app.model_health().await;
+    assert_eq!(health["cached_conversations_in_ram"], 1);
+    assert_eq!(health["cached_conversations"], 2);
+
+    // Bob asking the very same gets nothing of it: a cold prefill, and the same answer.
+    let bobs = chat_as(&app, &bob, &moon).await;
+    assert_eq!(cached(&bobs), 0);
+    assert_eq!(message_text(&bobs), message_text(&first));
+
+    // Alice asking again gets its cells back, all but the prompt's last token (decoded to
+    // sample from), and the same answer as when it was prefilled.
+    let again = chat_as(&app, &alice, &moon).await;
+    assert_eq!(cached(&again), prompt_tokens - 1);
+    assert_eq!(message_text(&again), message_text(&first));
+    // Her other conversation and Bob's wait in RAM; the slot holds hers again.
+    let health = app.model_health().await;
+    assert_eq!(health["cached_conversations_in_ram"], 2);
+    assert_eq!(health["cached_conversations"], 3);
+}

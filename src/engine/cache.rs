@@ -5,13 +5,16 @@
 //! It is private by construction: a slot's cells are reused only for the same owner (an API
 //! key or a browser session), never across callers, because a faster answer would tell one
 //! user what another had asked. It lives in the slots' KV memory, which is allocated anyway,
-//! never on disk, and is dropped on log-out, key revocation, when idle too long, or when the
-//! tokens it holds pass `--cache-mb`.
+//! and in RAM for conversations whose slot another request took (`spill.rs`), never on disk,
+//! and is dropped on log-out, key revocation, when idle too long, or when the tokens it holds
+//! pass `--cache-mb`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::token::LlamaToken;
+
+use super::spill::{SpillStore, Spilled};
 
 /// Who a cached prefix belongs to: an opaque digest of an API key's or a session token's hash,
 /// both random and never issued twice.
@@ -29,9 +32,10 @@ struct Warm {
     last_used: Instant,
 }
 
-/// How a job should use the slot it is given.
+/// How a job should use the slot it is given. `S` is what a conversation set aside in RAM
+/// holds (llama.cpp's serialized cells).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Placement {
+pub struct Placement<S> {
     pub slot: usize,
     /// Leading prompt tokens already in the slot's KV cells.
     pub reuse: usize,
@@ -41,20 +45,48 @@ pub struct Placement {
     /// new conversation sharing a long prefix (a system prompt) with a cached one gets the
     /// prefix without prefilling it or overwriting that conversation.
     pub copy_from: Option<usize>,
+    /// The owner's conversation set aside in RAM whose cells to restore into `slot` first
+    /// (then trimmed to `reuse`).
+    pub restore: Option<S>,
+    /// The cached conversation this placement overwrites in `slot`: the caller sets its cells
+    /// aside (`spill`) before touching the slot.
+    pub displaced: Option<Displaced>,
 }
 
-pub struct PromptCache {
+/// A slot's cached conversation that a placement overwrites.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Displaced {
+    owner: CacheOwner,
+    tokens: Vec<LlamaToken>,
+    last_used: Instant,
+}
+
+impl From<Warm> for Displaced {
+    /// Tokens owed to it are not in its cells, so they do not go along.
+    fn from(warm: Warm) -> Self {
+        Self {
+            owner: warm.owner,
+            tokens: warm.tokens,
+            last_used: warm.last_used,
+        }
+    }
+}
+
+pub struct PromptCache<S> {
     warm: Vec<Option<Warm>>,
+    /// Conversations set aside in RAM when their slot was taken.
+    spilled: SpillStore<S>,
     budget_tokens: usize,
     idle: Duration,
     /// Shortest shared prefix worth copying a whole slot's cells for.
     min_copy_tokens: usize,
 }
 
-impl PromptCache {
+impl<S> PromptCache<S> {
     pub fn new(slots: usize, budget_tokens: usize, idle: Duration) -> Self {
         Self {
             warm: (0..slots).map(|_| None).collect(),
+            spilled: SpillStore::default(),
             budget_tokens,
             idle,
             min_copy_tokens: usize::MAX,
@@ -68,18 +100,19 @@ impl PromptCache {
     }
 
     /// Chooses a free slot for a prompt: the owner's slot sharing the longest prefix, else an
-    /// empty slot, else the least recently used one (whose cells are then discarded). When
-    /// another of the owner's slots, cached or `running` now, shares a prefix longer by at
-    /// least the copy threshold (a system prompt, the same document), the chosen slot gets a
-    /// copy of it instead of prefilling it again. `running` lists busy slots, their owners
-    /// and the tokens in their cells.
+    /// empty slot, else the least recently used one (whose conversation is then set aside in
+    /// RAM). When another of the owner's slots, cached or `running` now, shares a prefix
+    /// longer by at least the copy threshold (a system prompt, the same document), the chosen
+    /// slot gets a copy of it instead of prefilling it again; when one of the owner's
+    /// conversations in RAM shares a longer prefix still, its cells are restored instead.
+    /// `running` lists busy slots, their owners and the tokens in their cells.
     pub fn place(
         &mut self,
         free: &[usize],
         owner: Option<CacheOwner>,
         prompt: &[LlamaToken],
         running: &[(usize, Option<CacheOwner>, &[LlamaToken])],
-    ) -> Option<Placement> {
+    ) -> Option<Placement<S>> {
         // At least one prompt token must be decoded to get the next distribution.
         let shared = |tokens: &[LlamaToken]| {
             common_prefix(tokens, prompt).min(prompt.len().saturating_sub(1))
@@ -105,21 +138,12 @@ impl PromptCache {
             .copied()
             .filter(|&slot| self.warm[slot].is_none())
             .min_by_key(|&slot| (runs(slot), slot));
-        let mut placement = match best_match {
+        let (slot, own_reuse) = match best_match {
             // A match that would throw away most of a cached conversation (typically only
             // the model's default system prompt is shared) is a different conversation: keep
             // it, and use an empty slot instead if there is one.
-            Some((slot, reuse))
-                if empty.is_none()
-                    || 2 * reuse >= self.warm[slot].as_ref().map_or(0, |w| w.tokens.len()) =>
-            {
-                let cached = self.warm[slot].take().map_or(0, |w| w.tokens.len());
-                Placement {
-                    slot,
-                    reuse,
-                    trim: cached > reuse,
-                    copy_from: None,
-                }
+            Some((slot, reuse)) if empty.is_none() || !self.mostly_lost(slot, reuse) => {
+                (slot, reuse)
             }
             _ => {
                 let slot = empty.or_else(|| {
@@ -127,35 +151,84 @@ impl PromptCache {
                         .copied()
                         .min_by_key(|&slot| self.warm[slot].as_ref().map(|w| w.last_used))
                 })?;
-                Placement {
-                    slot,
-                    reuse: 0,
-                    trim: self.warm[slot].take().is_some(),
-                    copy_from: None,
-                }
+                (slot, 0)
             }
         };
+        // A longer prefix elsewhere: in another slot (copied whole, so only when it saves
+        // enough), or in RAM (restored at the cost of its own bytes, so whenever it is longer;
+        // preferred between equals).
         let cached_sources = cached
             .into_iter()
-            .filter(|&(slot, _)| slot != placement.slot);
+            .filter(|&(cached_slot, _)| cached_slot != slot);
         let running_sources = running
             .iter()
             .filter(|(_, running_owner, _)| owner.is_some() && *running_owner == owner)
-            .map(|&(slot, _, tokens)| (slot, shared(tokens)));
-        let longer = cached_sources
+            .map(|&(source, _, tokens)| (source, shared(tokens)));
+        let copy = cached_sources
             .chain(running_sources)
             .max_by_key(|&(_, reuse)| reuse)
-            .filter(|&(_, reuse)| reuse >= placement.reuse.saturating_add(self.min_copy_tokens));
-        if let Some((source, reuse)) = longer {
+            .filter(|&(_, reuse)| reuse >= own_reuse.saturating_add(self.min_copy_tokens));
+        let restore = owner
+            .and_then(|owner| self.spilled.best(owner, shared))
+            .filter(|&(_, reuse)| {
+                reuse > own_reuse && copy.is_none_or(|(_, copied)| reuse >= copied)
+            });
+        let warm = self.warm[slot].take();
+        let mut placement = Placement {
+            slot,
+            reuse: own_reuse,
+            trim: warm.as_ref().is_some_and(|w| w.tokens.len() > own_reuse),
+            copy_from: None,
+            restore: None,
+            displaced: None,
+        };
+        if let Some((index, reuse)) = restore {
+            let entry = self.spilled.take(index);
+            placement.trim = entry.tokens.len() > reuse;
+            placement.reuse = reuse;
+            placement.restore = Some(entry.state);
+        } else if let Some((source, reuse)) = copy {
             self.touch(source);
-            placement = Placement {
-                reuse,
-                trim: true,
-                copy_from: Some(source),
-                ..placement
-            };
+            placement.reuse = reuse;
+            placement.trim = true;
+            placement.copy_from = Some(source);
         }
+        // Whatever the slot held is overwritten by a copy or a restore, or mostly cut away by
+        // a different conversation: set it aside.
+        let overwritten = placement.copy_from.is_some() || placement.restore.is_some();
+        placement.displaced = warm
+            .filter(|w| overwritten || 2 * own_reuse < w.tokens.len())
+            .map(Displaced::from);
         Some(placement)
+    }
+
+    /// Takes `slot`'s cached conversation out of it, for a request that overwrites the slot
+    /// whole (another choice of an `n` request); the caller sets it aside (`spill`).
+    pub fn displace(&mut self, slot: usize) -> Option<Displaced> {
+        self.warm[slot].take().map(Displaced::from)
+    }
+
+    /// Whether re-using `reuse` tokens of `slot`'s cached conversation would throw most of
+    /// it away.
+    fn mostly_lost(&self, slot: usize, reuse: usize) -> bool {
+        2 * reuse < self.warm[slot].as_ref().map_or(0, |w| w.tokens.len())
+    }
+
+    /// Sets aside in RAM a conversation a placement displaced, with its cells (`state`).
+    /// Returns the slots whose cells must be cleared to stay within the budget.
+    pub fn spill(&mut self, displaced: Displaced, state: S) -> Vec<usize> {
+        let held = self.warm.iter().flatten().any(|warm| {
+            warm.owner == displaced.owner && warm.tokens.starts_with(&displaced.tokens)
+        });
+        if !held {
+            self.spilled.insert(Spilled {
+                owner: displaced.owner,
+                tokens: displaced.tokens,
+                state,
+                last_used: displaced.last_used,
+            });
+        }
+        self.enforce_budget()
     }
 
     /// The tokens `slot` holds for `owner`, if it holds that owner's conversation.
@@ -192,14 +265,27 @@ impl PromptCache {
             owed,
             last_used: Instant::now(),
         });
+        self.enforce_budget()
+    }
+
+    /// Drops the least recently used conversations, in slots or in RAM, until the tokens
+    /// held fit the budget; returns the slots whose cells must be cleared.
+    fn enforce_budget(&mut self) -> Vec<usize> {
         let mut evicted = Vec::new();
-        while self.warm_tokens() > self.budget_tokens {
-            let oldest = (0..self.warm.len())
-                .filter(|&s| self.warm[s].is_some())
-                .min_by_key(|&s| self.warm[s].as_ref().map(|w| w.last_used));
-            let Some(oldest) = oldest else { break };
-            self.warm[oldest] = None;
-            evicted.push(oldest);
+        while self.cached_tokens() > self.budget_tokens {
+            let oldest_slot = (0..self.warm.len())
+                .filter_map(|slot| Some((slot, self.warm[slot].as_ref()?.last_used)))
+                .min_by_key(|&(_, when)| when);
+            match (oldest_slot, self.spilled.oldest()) {
+                (Some((slot, when)), spilled) if spilled.is_none_or(|(_, other)| when < other) => {
+                    self.warm[slot] = None;
+                    evicted.push(slot);
+                }
+                (_, Some((index, _))) => {
+                    self.spilled.take(index);
+                }
+                (_, None) => break,
+            }
         }
         evicted
     }
@@ -240,32 +326,38 @@ impl PromptCache {
 
     /// Drops everything an owner left behind; returns the slots to clear.
     pub fn forget(&mut self, owner: CacheOwner) -> Vec<usize> {
-        self.drop_where(|warm| warm.owner == owner)
+        self.drop_where(|cached, _| cached == owner)
     }
 
     /// Drops everything whose owner is not in `live`; returns the slots to clear.
     pub fn keep_only(&mut self, live: &HashSet<CacheOwner>) -> Vec<usize> {
-        self.drop_where(|warm| !live.contains(&warm.owner))
+        self.drop_where(|cached, _| !live.contains(&cached))
     }
 
     /// Drops what has been idle too long; returns the slots to clear.
     pub fn expire(&mut self, now: Instant) -> Vec<usize> {
         let idle = self.idle;
-        self.drop_where(|warm| now.duration_since(warm.last_used) >= idle)
+        self.drop_where(|_, last_used| now.duration_since(last_used) >= idle)
     }
 
     pub fn idle_timeout(&self) -> Duration {
         self.idle
     }
 
-    fn drop_where(&mut self, mut condition: impl FnMut(&Warm) -> bool) -> Vec<usize> {
+    /// Drops the conversations, in slots and in RAM, whose owner and last use meet
+    /// `condition`; returns the slots to clear.
+    fn drop_where(&mut self, mut condition: impl FnMut(CacheOwner, Instant) -> bool) -> Vec<usize> {
         let mut dropped = Vec::new();
         for (slot, warm) in self.warm.iter_mut().enumerate() {
-            if warm.as_ref().is_some_and(&mut condition) {
+            if warm
+                .as_ref()
+                .is_some_and(|warm| condition(warm.owner, warm.last_used))
+            {
                 *warm = None;
                 dropped.push(slot);
             }
         }
+        self.spilled.drop_where(condition);
         dropped
     }
 
@@ -274,12 +366,20 @@ impl PromptCache {
         self.warm.iter().flatten().count()
     }
 
-    fn warm_tokens(&self) -> usize {
-        self.warm
+    /// Conversations set aside in RAM.
+    pub fn spilled_conversations(&self) -> usize {
+        self.spilled.len()
+    }
+
+    /// Tokens held in slots (with those owed to them) and in RAM: what the budget bounds.
+    fn cached_tokens(&self) -> usize {
+        let in_slots: usize = self
+            .warm
             .iter()
             .flatten()
             .map(|w| w.tokens.len() + w.owed.len())
-            .sum()
+            .sum();
+        in_slots + self.spilled.tokens()
     }
 }
 
@@ -312,182 +412,4 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tokens(ids: &[i32]) -> Vec<LlamaToken> {
-        ids.iter().map(|&id| LlamaToken(id)).collect()
-    }
-
-    /// A placement that copies nothing from another slot.
-    fn in_place(slot: usize, reuse: usize, trim: bool) -> Option<Placement> {
-        Some(Placement {
-            slot,
-            reuse,
-            trim,
-            copy_from: None,
-        })
-    }
-
-    const ALICE: CacheOwner = CacheOwner([1; 32]);
-    const BOB: CacheOwner = CacheOwner([2; 32]);
-
-    #[test]
-    fn the_owner_gets_their_prefix_back_and_nobody_else_does() {
-        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
-        assert!(cache
-            .keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new())
-            .is_empty());
-        let bob = cache.place(&[0, 1], Some(BOB), &tokens(&[1, 2, 3, 4, 5]), &[]);
-        assert_eq!(bob, in_place(1, 0, false));
-        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5]), &[]);
-        assert_eq!(alice, in_place(0, 4, false));
-    }
-
-    #[test]
-    fn a_diverging_prompt_trims_and_an_identical_one_keeps_a_token_to_decode() {
-        let mut cache = PromptCache::new(1, 1000, Duration::from_secs(60));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new());
-        assert_eq!(
-            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 9]), &[]),
-            in_place(0, 2, true)
-        );
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
-        assert_eq!(
-            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3]), &[]),
-            in_place(0, 2, true)
-        );
-    }
-
-    #[test]
-    fn a_different_conversation_goes_to_an_empty_slot_instead_of_overwriting_one() {
-        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]), Vec::new());
-        // Shares only the first two tokens (say, a default system prompt).
-        let other = cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 9, 9]), &[]);
-        assert_eq!(other, in_place(1, 0, false));
-        // With no empty slot left, the partial match is still better than nothing.
-        let again = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 8]), &[]);
-        assert_eq!(again, in_place(0, 2, true));
-    }
-
-    #[test]
-    fn a_long_shared_prefix_is_copied_into_an_empty_slot() {
-        let mut cache = PromptCache::new(2, 1000, Duration::from_secs(60)).with_prefix_copy(3);
-        cache.keep(
-            0,
-            Some(ALICE),
-            tokens(&[1, 2, 3, 4, 5, 6, 7, 8]),
-            Vec::new(),
-        );
-        // Three shared tokens (a system prompt) of an eight-token conversation: copied.
-        assert_eq!(
-            cache.place(&[0, 1], Some(ALICE), &tokens(&[1, 2, 3, 9, 9]), &[]),
-            Some(Placement {
-                slot: 1,
-                reuse: 3,
-                trim: true,
-                copy_from: Some(0)
-            })
-        );
-        // The source keeps its conversation; nobody else gets a copy of it.
-        assert_eq!(cache.cached_slots(), 1);
-        let bob = cache.place(&[0], Some(BOB), &tokens(&[1, 2, 3, 9, 9]), &[]);
-        assert_eq!(bob.map(|p| (p.reuse, p.copy_from)), Some((0, None)));
-    }
-
-    #[test]
-    fn a_running_request_of_the_same_owner_lends_its_prefix() {
-        let mut cache = PromptCache::new(3, 1000, Duration::from_secs(60)).with_prefix_copy(3);
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 9]), Vec::new());
-        let alice_running = tokens(&[1, 2, 3, 4, 5, 6]);
-        let bob_running = tokens(&[1, 2, 3, 4, 5, 7]);
-        let running = [
-            (1, Some(ALICE), &alice_running[..]),
-            (2, Some(BOB), &bob_running[..]),
-        ];
-        // Alice's cached slot shares two tokens; her running request five: it is copied.
-        assert_eq!(
-            cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5, 8]), &running),
-            Some(Placement {
-                slot: 0,
-                reuse: 5,
-                trim: true,
-                copy_from: Some(1)
-            })
-        );
-        // Bob's running request shares as much, but is never a source for anyone else, nor
-        // for callers without an owner.
-        cache.keep(0, Some(ALICE), tokens(&[1, 9]), Vec::new());
-        let only_bob = [(2, Some(BOB), &bob_running[..])];
-        let alice = cache.place(&[0], Some(ALICE), &tokens(&[1, 2, 3, 4, 5, 7]), &only_bob);
-        assert_eq!(alice, in_place(0, 1, true));
-        let nobody = cache.place(&[0], None, &tokens(&[1, 2, 3, 4, 5, 7]), &only_bob);
-        assert_eq!(nobody.map(|p| (p.reuse, p.copy_from)), Some((0, None)));
-    }
-
-    #[test]
-    fn a_new_request_joins_the_running_slots_rather_than_scatter_them() {
-        let running_tokens = tokens(&[7]);
-        let running = |slots: &[usize]| -> Vec<(usize, Option<CacheOwner>, &[LlamaToken])> {
-            slots
-                .iter()
-                .map(|&slot| (slot, Some(BOB), &running_tokens[..]))
-                .collect()
-        };
-        // Empty slots: one next to the running ones, not the first.
-        let mut cache = PromptCache::new(6, 1000, Duration::from_secs(60));
-        let prompt = tokens(&[1, 2]);
-        let placed = cache.place(&[0, 1, 4, 5], Some(ALICE), &prompt, &running(&[2, 3]));
-        assert_eq!(placed, in_place(1, 0, false));
-        let placed = cache.place(&[0, 5], Some(ALICE), &prompt, &running(&[2, 3, 4]));
-        assert_eq!(placed, in_place(5, 0, false));
-        assert_eq!(runs_with(&[false, false, true, true, false, false], 0), 2);
-        assert_eq!(runs_with(&[false, false, true, true, false, false], 1), 1);
-
-        // Cached slots sharing about as much (a system prompt, one more token in slot 5):
-        // the contiguous one. A conversation of the owner's wins wherever it is.
-        let mut cache = PromptCache::new(6, 1000, Duration::from_secs(60));
-        for slot in [0, 4, 5] {
-            let extra = if slot == 5 { 3 } else { 9 };
-            cache.keep(
-                slot,
-                Some(ALICE),
-                tokens(&[1, 2, extra, 9, 9, 9]),
-                Vec::new(),
-            );
-        }
-        let placed = cache.place(
-            &[0, 4, 5],
-            Some(ALICE),
-            &tokens(&[1, 2, 3, 8]),
-            &running(&[2, 3]),
-        );
-        assert_eq!(placed, in_place(4, 2, true));
-        let long: Vec<i32> = (0..100).collect();
-        cache.keep(5, Some(ALICE), tokens(&long), Vec::new());
-        let mut next_turn = long.clone();
-        next_turn.push(5);
-        let placed = cache.place(
-            &[0, 4, 5],
-            Some(ALICE),
-            &tokens(&next_turn),
-            &running(&[2, 3]),
-        );
-        assert_eq!(placed, in_place(5, 100, false));
-    }
-
-    #[test]
-    fn budget_forget_and_expiry_evict() {
-        let mut cache = PromptCache::new(3, 5, Duration::from_millis(0));
-        cache.keep(0, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
-        assert_eq!(
-            cache.keep(1, Some(BOB), tokens(&[4, 5, 6]), Vec::new()),
-            vec![0]
-        );
-        assert_eq!(cache.forget(BOB), vec![1]);
-        cache.keep(2, Some(ALICE), tokens(&[7]), Vec::new());
-        assert_eq!(cache.expire(Instant::now()), vec![2]);
-        assert_eq!(cache.keep(0, None, tokens(&[1]), Vec::new()), vec![0]);
-    }
-}
+mod tests;

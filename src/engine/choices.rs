@@ -9,7 +9,7 @@ use super::worker::Scheduler;
 
 impl Scheduler<'_> {
     /// Gives each of `leader`'s followers one of the `free` slots (empty ones first, then the
-    /// least recently used cached ones, whose cells are dropped).
+    /// least recently used cached ones, whose conversations are set aside in RAM).
     pub(super) fn place_followers(
         &mut self,
         free: &[usize],
@@ -25,7 +25,9 @@ impl Scheduler<'_> {
             .collect();
         slots.sort_by_key(|&slot| self.cache.last_used(slot));
         for (job, slot) in followers.into_iter().zip(slots) {
-            self.cache.discard(slot);
+            if let Some(displaced) = self.cache.displace(slot) {
+                self.set_aside(context, slot, displaced);
+            }
             clear_slots(context, &[slot]);
             self.admitted += 1;
             let seq_id = i32::try_from(slot).unwrap_or(i32::MAX);

@@ -1,9 +1,10 @@
 //! The llama.cpp context behind the slots and the KV cell operations the scheduler needs:
-//! one KV stream per slot, cells copied, trimmed or freed by slot.
+//! one KV stream per slot, cells copied, saved to RAM and restored, trimmed or freed by slot.
 
 use std::num::NonZeroU32;
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 
@@ -112,6 +113,35 @@ pub(super) fn copy_cells(
         Ok(()) => reuse,
         Err(error) => {
             tracing::error!(%error, seq = seq_id, "copying KV cells failed");
+            0
+        }
+    }
+}
+
+/// A copy of `seq_id`'s cells, in RAM (llama.cpp copies only the cells the sequence holds).
+pub(super) fn save_cells(context: &LlamaContext, seq_id: i32) -> Option<SeqState> {
+    match context.state_seq_get(seq_id, LlamaStateSeqFlags::empty()) {
+        Ok(state) => Some(state),
+        Err(error) => {
+            tracing::error!(%error, seq = seq_id, "saving KV cells failed");
+            None
+        }
+    }
+}
+
+/// Puts cells `save_cells` copied into `seq_id`, replacing what it held; returns the tokens
+/// re-used, 0 if that failed (llama.cpp then leaves the sequence empty).
+pub(super) fn restore_cells(
+    context: &mut LlamaContext,
+    state: &SeqState,
+    seq_id: i32,
+    reuse: usize,
+) -> usize {
+    match context.state_seq_set(state, seq_id) {
+        Ok(()) => reuse,
+        Err(error) => {
+            tracing::error!(%error, seq = seq_id, "restoring KV cells failed");
+            clear_cells(context, seq_id);
             0
         }
     }

@@ -17,6 +17,7 @@ mod sampling;
 mod sequence;
 mod spacing;
 mod specials;
+mod spill;
 mod step;
 mod text;
 mod worker;
@@ -145,6 +146,8 @@ pub struct EngineStats {
     pub reused_tokens: AtomicU64,
     /// Idle slots holding a cached conversation.
     pub cached_slots: AtomicUsize,
+    /// Cached conversations set aside in RAM because another request took their slot.
+    pub spilled_conversations: AtomicUsize,
     /// Tokens of a next turn's opening decoded ahead into cached slots (`next_turn`).
     pub decoded_ahead: AtomicU64,
     /// Prompt tokens decoded (prefilled); the other choices of an `n` request add none.
@@ -315,9 +318,17 @@ impl Engine {
         let _ = self.inner.worker.send(worker::Command::KeepOnly(live));
     }
 
-    /// Idle slots holding a cached conversation.
-    pub fn cached_slots(&self) -> usize {
-        self.inner.stats.cached_slots.load(Ordering::Relaxed)
+    /// Cached conversations, in idle slots or set aside in RAM.
+    pub fn cached_conversations(&self) -> usize {
+        self.inner.stats.cached_slots.load(Ordering::Relaxed) + self.spilled_conversations()
+    }
+
+    /// Cached conversations set aside in RAM.
+    pub fn spilled_conversations(&self) -> usize {
+        self.inner
+            .stats
+            .spilled_conversations
+            .load(Ordering::Relaxed)
     }
 
     /// Prompt tokens served from the cache so far.

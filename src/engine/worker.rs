@@ -7,15 +7,16 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use llama_cpp_2::context::session::SeqState;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 
 use super::admission::next_job;
-use super::cache::{CacheOwner, PromptCache};
+use super::cache::{CacheOwner, Displaced, PromptCache};
 use super::kv::{
     clear_cells, clear_slots, copy_cells, create_context, kv_bytes_per_token, min_copy_tokens,
-    prefix_intact, sliding_window, trim_cells, BATCH_TOKENS,
+    prefix_intact, restore_cells, save_cells, sliding_window, trim_cells, BATCH_TOKENS,
 };
 use super::pacing::PrefillPacer;
 use super::sequence::{Job, Sequence};
@@ -73,7 +74,7 @@ pub(super) struct Scheduler<'m> {
     pub(super) stats: &'m EngineStats,
     pub(super) slots: Vec<Option<Sequence>>,
     waiting: VecDeque<Job>,
-    pub(super) cache: PromptCache,
+    pub(super) cache: PromptCache<SeqState>,
     pub(super) batch: LlamaBatch<'static>,
     pub(super) pacer: PrefillPacer,
     /// The model's attention window (0 if it attends to the whole context).
@@ -94,7 +95,7 @@ impl<'m> Scheduler<'m> {
     fn new(
         model: &'m LlamaModel,
         config: EngineConfig,
-        cache: PromptCache,
+        cache: PromptCache<SeqState>,
         stats: &'m EngineStats,
         slot_context: usize,
     ) -> Self {
@@ -166,6 +167,9 @@ impl<'m> Scheduler<'m> {
         self.stats
             .cached_slots
             .store(self.cache.cached_slots(), Ordering::Relaxed);
+        self.stats
+            .spilled_conversations
+            .store(self.cache.spilled_conversations(), Ordering::Relaxed);
     }
 
     fn handle(&mut self, command: Command, context: &mut LlamaContext) {
@@ -250,8 +254,13 @@ impl<'m> Scheduler<'m> {
             };
             let followers = std::mem::take(&mut job.followers);
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
+            if let Some(displaced) = placement.displaced {
+                self.set_aside(context, placement.slot, displaced);
+            }
             let mut reuse = placement.reuse;
-            if let Some(source) = placement.copy_from {
+            if let Some(state) = &placement.restore {
+                reuse = restore_cells(context, state, seq_id, reuse);
+            } else if let Some(source) = placement.copy_from {
                 reuse = copy_cells(context, source, seq_id, reuse);
             }
             if placement.trim && !trim_cells(context, seq_id, reuse) {
@@ -267,6 +276,7 @@ impl<'m> Scheduler<'m> {
                 prompt_tokens = job.request.prompt.len(),
                 reuse,
                 copied = placement.copy_from.is_some(),
+                restored = placement.restore.is_some(),
                 "admitted"
             );
             stats
@@ -277,6 +287,21 @@ impl<'m> Scheduler<'m> {
             let leader = Sequence::new(seq_id, job, self.model.n_vocab(), reuse, self.admitted);
             self.place_followers(&free, placement.slot, &leader, followers, context);
             self.slots[placement.slot] = Some(leader);
+        }
+    }
+
+    /// Saves the cells of a conversation a request displaces from `slot` into the cache's RAM
+    /// tier; called before anything touches the slot's cells.
+    pub(super) fn set_aside(
+        &mut self,
+        context: &mut LlamaContext,
+        slot: usize,
+        displaced: Displaced,
+    ) {
+        let seq_id = i32::try_from(slot).unwrap_or(i32::MAX);
+        if let Some(state) = save_cells(context, seq_id) {
+            let evicted = self.cache.spill(displaced, state);
+            clear_slots(context, &evicted);
         }
     }
 

@@ -51,7 +51,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (PROMPT_TOKENS, "Prompt tokens of generations that took a slot."),
     (CACHED_TOKENS, "Prompt tokens re-used from the prompt cache instead of being prefilled."),
     (CACHE_LOOKUPS, "Generations that found a cached prefix (hit) or none (miss)."),
-    (CACHED_CONVERSATIONS, "Idle slots holding a finished conversation for its next turn."),
+    (CACHED_CONVERSATIONS, "Finished conversations kept for their next turn, in idle slots or in RAM."),
     (COMPLETION_TOKENS, "Tokens generated."),
     (TIME_TO_FIRST_TOKEN, "Time from the engine accepting a generation (queueing included) to its first token."),
     (TOKENS_PER_SECOND, "Each finished generation's tokens per second after its first token."),
