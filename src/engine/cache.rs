@@ -5,7 +5,7 @@
 //! It is private by construction: a slot's cells are reused only for the same owner (an API
 //! key or a browser session), never across callers, because a faster answer would tell one
 //! user what another had asked. It lives in the slots' KV memory, which is allocated anyway,
-//! and in RAM for conversations whose slot another request took (`spill.rs`), never on disk,
+//! and in RAM for conversations whose slot another request took (`cache/spill.rs`), never on disk,
 //! and is dropped on log-out, key revocation, when idle too long, or when the tokens it holds
 //! pass `--cache-mb`.
 
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::spill::{SpillStore, Spilled};
+mod spill;
+
+use spill::{SpillStore, Spilled};
 
 /// Who a cached prefix belongs to: an opaque digest of an API key's or a session token's hash,
 /// both random and never issued twice.

@@ -17,7 +17,6 @@ mod sampling;
 mod sequence;
 mod spacing;
 mod specials;
-mod spill;
 mod step;
 mod text;
 mod worker;

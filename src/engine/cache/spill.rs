@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::cache::CacheOwner;
+use super::CacheOwner;
 
 /// One conversation set aside: the tokens its cells hold and the cells themselves (`S`:
 /// llama.cpp's serialized sequence state in the engine, anything in unit tests).
