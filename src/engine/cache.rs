@@ -82,6 +82,9 @@ pub struct PromptCache<S> {
     idle: Duration,
     /// Shortest shared prefix worth copying a whole slot's cells for.
     min_copy_tokens: usize,
+    /// The model's attention window (0: none). A sequence's saved state holds only the last
+    /// window of positions in its sliding-window layers.
+    sliding_window: usize,
 }
 
 impl<S> PromptCache<S> {
@@ -92,7 +95,14 @@ impl<S> PromptCache<S> {
             budget_tokens,
             idle,
             min_copy_tokens: usize::MAX,
+            sliding_window: 0,
         }
+    }
+
+    /// Tells the cache the model attends only `window` positions back (0: the whole context).
+    pub fn with_sliding_window(mut self, window: usize) -> Self {
+        self.sliding_window = window;
+        self
     }
 
     /// Lets `place` copy a shared prefix of at least `tokens` tokens from one slot to another.
@@ -170,8 +180,21 @@ impl<S> PromptCache<S> {
             .chain(running_sources)
             .max_by_key(|&(_, reuse)| reuse)
             .filter(|&(_, reuse)| reuse >= own_reuse.saturating_add(self.min_copy_tokens));
+        // With a sliding window, a saved conversation cut back to a shorter prefix lacks the
+        // positions that prefix's end attends to (the restore would be undone at once), so
+        // only one continued whole, or no longer than the window, is worth restoring.
+        let window = self.sliding_window;
+        let restorable = |tokens: &[LlamaToken]| {
+            let reuse = shared(tokens);
+            let whole = window == 0 || tokens.len() <= window || reuse == tokens.len();
+            if whole {
+                reuse
+            } else {
+                0
+            }
+        };
         let restore = owner
-            .and_then(|owner| self.spilled.best(owner, shared))
+            .and_then(|owner| self.spilled.best(owner, restorable))
             .filter(|&(_, reuse)| {
                 reuse > own_reuse && copy.is_none_or(|(_, copied)| reuse >= copied)
             });

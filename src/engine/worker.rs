@@ -65,7 +65,8 @@ pub(super) fn run(
         return;
     }
     let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle)
-        .with_prefix_copy(min_copy_tokens(model, config, slot_context));
+        .with_prefix_copy(min_copy_tokens(model, config, slot_context))
+        .with_sliding_window(sliding_window(model));
     Scheduler::new(model, config, cache, stats, slot_context as usize).run(&mut context, &commands);
 }
 

@@ -243,6 +243,24 @@ fn a_displaced_conversation_comes_back_from_ram_for_its_owner_only() {
 }
 
 #[test]
+fn with_a_sliding_window_a_conversation_is_restored_whole_or_when_within_the_window() {
+    let mut cache = Cache::new(1, 1000, Duration::from_secs(60)).with_sliding_window(4);
+    cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]), Vec::new());
+    place_spilling(&mut cache, ALICE, &[9, 9], 10);
+    cache.keep(0, Some(ALICE), tokens(&[9, 9, 9]), Vec::new());
+    // Cut back to four of its six tokens, the saved window would lack positions the fourth
+    // attends to: prefilled instead of restored (and the slot's conversation is kept).
+    let cut = place_spilling(&mut cache, ALICE, &[1, 2, 3, 4, 8], 11);
+    assert_eq!((cut.reuse, cut.restore), (0, None));
+    // Continued whole, it comes back.
+    let whole = place_spilling(&mut cache, ALICE, &[1, 2, 3, 4, 5, 6, 7], 12);
+    assert_eq!((whole.reuse, whole.restore), (6, Some(10)));
+    // A conversation no longer than the window may be cut back.
+    let short = place_spilling(&mut cache, ALICE, &[9, 9, 5], 13);
+    assert_eq!((short.reuse, short.restore), (2, Some(11)));
+}
+
+#[test]
 fn ram_counts_towards_the_budget_and_goes_with_its_owner() {
     let mut cache = Cache::new(1, 10, Duration::from_secs(60));
     cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4, 5, 6]), Vec::new());
