@@ -154,7 +154,13 @@ impl<S> PromptCache<S> {
             // A match that would throw away most of a cached conversation (typically only
             // the model's default system prompt is shared) is a different conversation: keep
             // it, and use an empty slot instead if there is one.
-            Some((slot, reuse)) if empty.is_none() || !self.mostly_lost(slot, reuse) => {
+            Some((slot, reuse))
+                if empty.is_none()
+                    || !mostly_lost(
+                        reuse,
+                        self.warm[slot].as_ref().map_or(0, |w| w.tokens.len()),
+                    ) =>
+            {
                 (slot, reuse)
             }
             _ => {
@@ -186,8 +192,8 @@ impl<S> PromptCache<S> {
         let window = self.sliding_window;
         let restorable = |tokens: &[LlamaToken]| {
             let reuse = shared(tokens);
-            let whole = window == 0 || tokens.len() <= window || reuse == tokens.len();
-            if whole {
+            let intact = window == 0 || tokens.len() <= window || reuse == tokens.len();
+            if intact {
                 reuse
             } else {
                 0
@@ -222,7 +228,7 @@ impl<S> PromptCache<S> {
         // a different conversation: set it aside.
         let overwritten = placement.copy_from.is_some() || placement.restore.is_some();
         placement.displaced = warm
-            .filter(|w| overwritten || 2 * own_reuse < w.tokens.len())
+            .filter(|w| overwritten || mostly_lost(own_reuse, w.tokens.len()))
             .map(Displaced::from);
         Some(placement)
     }
@@ -231,12 +237,6 @@ impl<S> PromptCache<S> {
     /// whole (another choice of an `n` request); the caller sets it aside (`spill`).
     pub fn displace(&mut self, slot: usize) -> Option<Displaced> {
         self.warm[slot].take().map(Displaced::from)
-    }
-
-    /// Whether re-using `reuse` tokens of `slot`'s cached conversation would throw most of
-    /// it away.
-    fn mostly_lost(&self, slot: usize, reuse: usize) -> bool {
-        2 * reuse < self.warm[slot].as_ref().map_or(0, |w| w.tokens.len())
     }
 
     /// Sets aside in RAM a conversation a placement displaced, with its cells (`state`).
@@ -430,6 +430,12 @@ fn runs_with(busy: &[bool], slot: usize) -> usize {
     (0..busy.len())
         .filter(|&index| on(index) && (index == 0 || !on(index - 1)))
         .count()
+}
+
+/// Whether re-using `reuse` tokens of a cached conversation of `cached` tokens throws most of
+/// it away: then it is a different conversation (typically sharing only a system prompt).
+fn mostly_lost(reuse: usize, cached: usize) -> bool {
+    2 * reuse < cached
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {

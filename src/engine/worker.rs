@@ -64,10 +64,12 @@ pub(super) fn run(
     if ready.send(Ok(slot_context)).is_err() {
         return;
     }
+    let window = sliding_window(model);
     let cache = PromptCache::new(config.parallel as usize, cache_tokens, config.cache_idle)
         .with_prefix_copy(min_copy_tokens(model, config, slot_context))
-        .with_sliding_window(sliding_window(model));
-    Scheduler::new(model, config, cache, stats, slot_context as usize).run(&mut context, &commands);
+        .with_sliding_window(window);
+    Scheduler::new(model, config, cache, stats, slot_context as usize, window)
+        .run(&mut context, &commands);
 }
 
 pub(super) struct Scheduler<'m> {
@@ -99,6 +101,7 @@ impl<'m> Scheduler<'m> {
         cache: PromptCache<SeqState>,
         stats: &'m EngineStats,
         slot_context: usize,
+        sliding_window: usize,
     ) -> Self {
         Self {
             model,
@@ -108,7 +111,7 @@ impl<'m> Scheduler<'m> {
             cache,
             batch: LlamaBatch::new(BATCH_TOKENS.max(config.parallel) as usize, 1),
             pacer: PrefillPacer::default(),
-            sliding_window: sliding_window(model),
+            sliding_window,
             slot_context,
             prefilling: Vec::with_capacity(config.parallel as usize),
             chunks: vec![0; config.parallel as usize],
