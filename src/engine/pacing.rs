@@ -7,12 +7,17 @@
 
 use std::time::Duration;
 
-/// Aimed-at duration of a step that carries prompt tokens while sequences generate. Streams
-/// then see one token at least this often (plus noise), well inside 250 ms.
-const STEP_TARGET_MS: f64 = 150.0;
-/// Chunks never shrink below this: each step also pays for reading all the weights once, so
-/// tiny chunks would make a long prompt crawl.
+/// Aimed-at duration of a step that carries prompt tokens while sequences generate.
+const STEP_TARGET_MS: f64 = 160.0;
+/// What such a step may be expected to take at most, so that streams see one token at least
+/// every 250 ms with room for noise. The floor below gives way to it.
+const STEP_CEILING_MS: f64 = 200.0;
+/// Chunks shrink below this only to stay under the ceiling: each step also pays for reading
+/// all the weights once, so tiny chunks make a long prompt crawl.
 const MIN_CHUNK: usize = 16;
+/// However slow prompt tokens are (deep into a long prompt, llama.cpp's CPU attention for
+/// fewer than 64 rows costs as much per token as a whole decode step), a prompt moves on.
+const MIN_PROGRESS: usize = 4;
 /// Before anything is measured.
 const FIRST_CHUNK: usize = 32;
 /// Weight of the newest measurement in the running averages.
@@ -38,27 +43,29 @@ impl PrefillPacer {
         let chunk = match self.prompt_token_ms {
             None => FIRST_CHUNK,
             Some(per_token) => {
-                let room = STEP_TARGET_MS - self.decode_ms.unwrap_or(0.0);
-                (room.max(0.0) / per_token) as usize
+                let decode = self.decode_ms.unwrap_or(0.0);
+                let fitting = |step_ms: f64| ((step_ms - decode).max(0.0) / per_token) as usize;
+                fitting(STEP_TARGET_MS)
+                    .max(fitting(STEP_CEILING_MS).min(MIN_CHUNK))
+                    .max(MIN_PROGRESS)
             }
         };
-        chunk.max(MIN_CHUNK).min(capacity)
+        chunk.min(capacity)
     }
 
-    /// Learns from a finished step.
+    /// Learns from a finished step. Steps nobody waited on are not paced, and their whole-batch
+    /// prompts cost less per token than a paced step's chunk (llama.cpp switches to a faster
+    /// attention kernel from 64 rows on), so they would teach chunks too large.
     pub(super) fn record(&mut self, generating: usize, prompt_tokens: usize, took: Duration) {
-        let ms = took.as_secs_f64() * 1e3;
-        if prompt_tokens == 0 {
-            if generating > 0 {
-                smooth(&mut self.decode_ms, ms);
-            }
+        if generating == 0 {
             return;
         }
-        let decode = if generating > 0 {
-            self.decode_ms.unwrap_or(0.0)
-        } else {
-            0.0
-        };
+        let ms = took.as_secs_f64() * 1e3;
+        if prompt_tokens == 0 {
+            smooth(&mut self.decode_ms, ms);
+            return;
+        }
+        let decode = self.decode_ms.unwrap_or(0.0);
         let per_token = ((ms - decode) / prompt_tokens as f64).max(0.001);
         smooth(&mut self.prompt_token_ms, per_token);
     }
@@ -91,20 +98,39 @@ mod tests {
         // Decoding 4 sequences takes 50 ms; a step with 32 prompt tokens 130 ms: 2.5 ms each.
         pacer.record(4, 0, ms(50));
         pacer.record(4, 32, ms(130));
-        // (150 - 50) / 2.5 = 40 tokens.
-        assert_eq!(pacer.budget(4, 512), 40);
+        // (160 - 50) / 2.5 = 44 tokens.
+        assert_eq!(pacer.budget(4, 512), 44);
+        // And the batch's capacity always bounds them.
+        assert_eq!(pacer.budget(4, 36), 32);
+    }
+
+    /// Prompt tokens of `per_token_ms` each beside 4 streams whose decode takes 50 ms.
+    fn paced_at(per_token_ms: u64) -> PrefillPacer {
+        let mut pacer = PrefillPacer::default();
+        pacer.record(4, 0, ms(50));
+        pacer.record(4, 10, ms(50 + 10 * per_token_ms));
+        pacer
     }
 
     #[test]
-    fn slow_prompt_tokens_shrink_chunks_but_not_below_the_floor() {
-        let mut pacer = PrefillPacer::default();
-        pacer.record(8, 0, ms(140));
-        pacer.record(8, 32, ms(1000));
-        assert_eq!(pacer.budget(8, 512), MIN_CHUNK);
-        // And the batch's capacity always bounds them.
-        let mut fast = PrefillPacer::default();
-        fast.record(2, 0, ms(10));
-        fast.record(2, 100, ms(20));
-        assert_eq!(fast.budget(2, 64), 62);
+    fn the_floor_holds_while_a_step_stays_under_the_ceiling() {
+        // The target fits 110 / 8 = 13 tokens; 16 take 178 ms, under the ceiling.
+        assert_eq!(paced_at(8).budget(4, 512), MIN_CHUNK);
+    }
+
+    #[test]
+    fn the_floor_gives_way_to_the_ceiling() {
+        // 16 tokens of 12 ms would make a 242 ms step; 12 fit under 200 ms.
+        assert_eq!(paced_at(12).budget(4, 512), 12);
+        // Deep into a long prompt a token may cost 40 ms: the prompt still moves.
+        assert_eq!(paced_at(40).budget(4, 512), MIN_PROGRESS);
+    }
+
+    #[test]
+    fn unpaced_whole_batch_prefills_teach_nothing() {
+        let mut pacer = paced_at(12);
+        // A 512-token prefill nobody waited on, at 3 ms a token.
+        pacer.record(0, 512, ms(1536));
+        assert_eq!(pacer.budget(4, 512), 12);
     }
 }

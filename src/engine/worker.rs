@@ -256,8 +256,10 @@ impl<'m> Scheduler<'m> {
             let Some(mut job) = self.waiting.remove(index) else {
                 break;
             };
+            let started = std::time::Instant::now();
             let followers = std::mem::take(&mut job.followers);
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
+            let set_aside = placement.displaced.is_some();
             if let Some(displaced) = placement.displaced {
                 self.set_aside(context, placement.slot, displaced);
             }
@@ -281,6 +283,8 @@ impl<'m> Scheduler<'m> {
                 reuse,
                 copied = placement.copy_from.is_some(),
                 restored = placement.restore.is_some(),
+                set_aside,
+                took_us = started.elapsed().as_micros() as u64,
                 "admitted"
             );
             stats
