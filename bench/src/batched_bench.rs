@@ -18,9 +18,25 @@ pub struct EngineRate {
 pub struct Batched {
     pub rates: Vec<EngineRate>,
     pub command: String,
+    /// The servers' slots: with more clients than slots, a server still decodes only this
+    /// many sequences at once, and the rest wait.
+    pub slots: u32,
+}
+
+/// The sequence counts a server decodes at these levels: each level's clients, at most `slots`.
+pub fn sequence_counts(levels: &[u32], slots: u32) -> Vec<u32> {
+    let mut counts: Vec<u32> = levels.iter().map(|&clients| clients.min(slots)).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts
 }
 
 impl Batched {
+    /// The engine's rate at a level of `clients`: with as many sequences as a server decodes.
+    pub fn at_level(&self, clients: u32) -> Option<f64> {
+        self.at(clients.min(self.slots))
+    }
+
     pub fn at(&self, sequences: u32) -> Option<f64> {
         self.rates
             .iter()
@@ -34,6 +50,7 @@ pub struct Shape<'a> {
     pub model: &'a Path,
     pub threads: u32,
     pub levels: &'a [u32],
+    pub slots: u32,
     pub prompt_tokens: u32,
     pub generated_tokens: u32,
 }
@@ -46,8 +63,9 @@ struct Line {
 }
 
 pub fn run(binary: &Path, shape: &Shape) -> anyhow::Result<Batched> {
-    let levels: Vec<String> = shape.levels.iter().map(u32::to_string).collect();
-    let most = shape.levels.iter().copied().max().unwrap_or(1);
+    let counts = sequence_counts(shape.levels, shape.slots);
+    let levels: Vec<String> = counts.iter().map(u32::to_string).collect();
+    let most = counts.iter().copied().max().unwrap_or(1);
     let context = most * (shape.prompt_tokens + shape.generated_tokens + 16);
     let args = [
         "-m".to_owned(),
@@ -72,7 +90,11 @@ pub fn run(binary: &Path, shape: &Shape) -> anyhow::Result<Batched> {
     let (command, stdout) = crate::llama_bench::run_tool(binary, &args)?;
     let rates = parse(&String::from_utf8_lossy(&stdout));
     anyhow::ensure!(!rates.is_empty(), "{command} printed no results");
-    Ok(Batched { rates, command })
+    Ok(Batched {
+        rates,
+        command,
+        slots: shape.slots,
+    })
 }
 
 /// The JSON lines of its output; other lines (it may print a table too) are skipped.
@@ -113,8 +135,20 @@ mod tests {
         let batched = Batched {
             rates,
             command: String::new(),
+            slots: 2,
         };
         assert_eq!(batched.at(2), Some(91.8));
         assert_eq!(batched.at(3), None);
+        // Four clients on two slots: two sequences decode at once.
+        assert_eq!(batched.at_level(4), Some(91.8));
+    }
+
+    #[test]
+    fn levels_past_the_slots_decode_as_many_sequences_as_there_are_slots() {
+        assert_eq!(
+            sequence_counts(&[1, 2, 3, 4, 6, 8, 12, 16], 8),
+            [1, 2, 3, 4, 6, 8]
+        );
+        assert_eq!(sequence_counts(&[16, 4], 32), [4, 16]);
     }
 }

@@ -194,6 +194,7 @@ fn run_batched_bench(args: &Args, levels: &[u32]) -> Option<batched_bench::Batch
         model: &args.model,
         threads: args.threads(),
         levels,
+        slots: args.parallel,
         prompt_tokens: 64,
         generated_tokens: args.max_tokens,
     };

@@ -159,24 +159,26 @@ impl Report {
         };
         let mut md = format!(
             "\n## Against the engine's limit\n\n`{}`, run once before the levels: the \
-             generation rate of llama.cpp alone with that many sequences decoding together \
-             (`speed_tg`), no server and no HTTP. A server's total also pays for every \
-             request's prompt and for the gaps between requests, so it stays below.\n\n\
-             | Clients | Engine tok/s |",
-            batched.command
+             generation rate of llama.cpp alone with as many sequences decoding together as \
+             a server with {} slots decodes at that level (`speed_tg`; past {} clients the rest \
+             wait), no server and no HTTP. A server's total also pays for every request's \
+             prompt and for the gaps between requests, so it stays below.\n\n\
+             | Clients | Sequences | Engine tok/s |",
+            batched.command, batched.slots, batched.slots
         );
         for server in &self.servers {
             let _ = write!(md, " {} tok/s | {} ÷ engine |", server.name, server.name);
         }
-        md.push_str("\n|---:|---:|");
+        md.push_str("\n|---:|---:|---:|");
         md.push_str(&"---:|---:|".repeat(self.servers.len()));
         md.push('\n');
         for level in &self.levels {
             let Some(clients) = level.first().map(|stats| stats.clients) else {
                 continue;
             };
-            let engine = batched.at(clients);
-            let _ = write!(md, "| {clients} | {} |", opt(engine, 1));
+            let engine = batched.at_level(clients);
+            let sequences = clients.min(batched.slots);
+            let _ = write!(md, "| {clients} | {sequences} | {} |", opt(engine, 1));
             for stats in level {
                 let _ = write!(
                     md,
