@@ -256,7 +256,7 @@ impl<'m> Scheduler<'m> {
             let Some(mut job) = self.waiting.remove(index) else {
                 break;
             };
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let followers = std::mem::take(&mut job.followers);
             let seq_id = i32::try_from(placement.slot).unwrap_or(i32::MAX);
             let set_aside = placement.displaced.is_some();
