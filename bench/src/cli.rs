@@ -82,7 +82,9 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<u32>,
 
-    /// Slots (sequences decoded together) of the started servers.
+    /// Slots (sequences decoded together) of the started servers; also of --url servers for the
+    /// engine's-limit table, which sets each level beside llama-batched-bench with its clients,
+    /// at most this many, decoding at once (past the slots a server's other requests wait).
     #[arg(long, default_value_t = 8)]
     pub parallel: u32,
 
