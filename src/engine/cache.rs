@@ -239,20 +239,25 @@ impl<S> PromptCache<S> {
         self.warm[slot].take().map(Displaced::from)
     }
 
-    /// Sets aside in RAM a conversation a placement displaced, with its cells (`state`).
-    /// Returns the slots whose cells must be cleared to stay within the budget.
-    pub fn spill(&mut self, displaced: Displaced, state: S) -> Vec<usize> {
-        let held = self.warm.iter().flatten().any(|warm| {
+    /// Sets aside in RAM a conversation a placement displaced, with its cells as `save`
+    /// copies them; `save` is not called when the owner already holds all of it, in a slot or
+    /// in RAM. Returns the slots whose cells must be cleared to stay within the budget.
+    pub fn spill(&mut self, displaced: Displaced, save: impl FnOnce() -> Option<S>) -> Vec<usize> {
+        let held_in_slot = self.warm.iter().flatten().any(|warm| {
             warm.owner == displaced.owner && warm.tokens.starts_with(&displaced.tokens)
         });
-        if !held {
-            self.spilled.insert(Spilled {
-                owner: displaced.owner,
-                tokens: displaced.tokens,
-                state,
-                last_used: displaced.last_used,
-            });
+        if held_in_slot || self.spilled.holds(displaced.owner, &displaced.tokens) {
+            return Vec::new();
         }
+        let Some(state) = save() else {
+            return Vec::new();
+        };
+        self.spilled.insert(Spilled {
+            owner: displaced.owner,
+            tokens: displaced.tokens,
+            state,
+            last_used: displaced.last_used,
+        });
         self.enforce_budget()
     }
 

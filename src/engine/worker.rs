@@ -299,7 +299,8 @@ impl<'m> Scheduler<'m> {
     }
 
     /// Saves the cells of a conversation a request displaces from `slot` into the cache's RAM
-    /// tier; called before anything touches the slot's cells.
+    /// tier, unless its owner already holds all of it; called before anything touches the
+    /// slot's cells.
     pub(super) fn set_aside(
         &mut self,
         context: &mut LlamaContext,
@@ -307,10 +308,8 @@ impl<'m> Scheduler<'m> {
         displaced: Displaced,
     ) {
         let seq_id = i32::try_from(slot).unwrap_or(i32::MAX);
-        if let Some(state) = save_cells(context, seq_id) {
-            let evicted = self.cache.spill(displaced, state);
-            clear_slots(context, &evicted);
-        }
+        let evicted = self.cache.spill(displaced, || save_cells(context, seq_id));
+        clear_slots(context, &evicted);
     }
 
     /// After a pause with nothing to do, decodes the tokens cached conversations' next turns

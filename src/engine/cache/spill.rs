@@ -59,19 +59,22 @@ impl<S> SpillStore<S> {
         self.entries.swap_remove(index)
     }
 
-    /// Sets a conversation aside, unless the owner already has one that starts with all of
-    /// it; one of theirs that it extends is replaced.
-    pub fn insert(&mut self, entry: Spilled<S>) {
-        let same_owner = |other: &Spilled<S>| other.owner == entry.owner;
-        if self
-            .entries
+    /// Whether the owner has an entry that starts with all of `tokens`.
+    pub fn holds(&self, owner: CacheOwner, tokens: &[LlamaToken]) -> bool {
+        self.entries
             .iter()
-            .any(|other| same_owner(other) && other.tokens.starts_with(&entry.tokens))
-        {
+            .any(|entry| entry.owner == owner && entry.tokens.starts_with(tokens))
+    }
+
+    /// Sets a conversation aside, unless the owner already holds all of it; one of theirs
+    /// that it extends is replaced.
+    pub fn insert(&mut self, entry: Spilled<S>) {
+        if self.holds(entry.owner, &entry.tokens) {
             return;
         }
-        self.entries
-            .retain(|other| !(same_owner(other) && entry.tokens.starts_with(&other.tokens)));
+        self.entries.retain(|other| {
+            !(other.owner == entry.owner && entry.tokens.starts_with(&other.tokens))
+        });
         self.entries.push(entry);
     }
 
@@ -116,14 +119,9 @@ mod tests {
         }
     }
 
-    fn prefix_of(prompt: &[i32]) -> impl Fn(&[LlamaToken]) -> usize + '_ {
-        move |tokens| {
-            tokens
-                .iter()
-                .zip(prompt)
-                .take_while(|(token, &id)| token.0 == id)
-                .count()
-        }
+    fn prefix_of(prompt: &[i32]) -> impl Fn(&[LlamaToken]) -> usize {
+        let prompt: Vec<LlamaToken> = prompt.iter().map(|&id| LlamaToken(id)).collect();
+        move |tokens| super::super::common_prefix(tokens, &prompt)
     }
 
     #[test]

@@ -207,7 +207,7 @@ fn place_spilling(
         .place(&[0], Some(owner), &tokens(prompt), &[])
         .expect("placed");
     if let Some(displaced) = placement.displaced.take() {
-        assert!(cache.spill(displaced, state).is_empty());
+        assert!(cache.spill(displaced, || Some(state)).is_empty());
     }
     placement
 }
@@ -288,6 +288,24 @@ fn ram_counts_towards_the_budget_and_goes_with_its_owner() {
         .expire(Instant::now() + Duration::from_secs(60))
         .is_empty());
     assert_eq!(cache.spilled_conversations(), 0);
+}
+
+#[test]
+fn a_conversation_its_owner_already_holds_is_not_copied_again() {
+    let mut cache = Cache::new(2, 1000, Duration::from_secs(60));
+    cache.keep(0, Some(ALICE), tokens(&[1, 2, 3, 4]), Vec::new());
+    cache.keep(1, Some(ALICE), tokens(&[1, 2, 3]), Vec::new());
+    // Slot 0 holds all of slot 1's conversation: its cells are not saved.
+    let held = cache.displace(1).expect("slot 1 was cached");
+    assert!(cache.spill(held, || panic!("saved a copy")).is_empty());
+    assert_eq!(cache.spilled_conversations(), 0);
+    // Nor when RAM holds it.
+    let first = cache.displace(0).expect("slot 0 was cached");
+    assert!(cache.spill(first, || Some(1)).is_empty());
+    cache.keep(0, Some(ALICE), tokens(&[1, 2]), Vec::new());
+    let prefix = cache.displace(0).expect("slot 0 was cached");
+    assert!(cache.spill(prefix, || panic!("saved a copy")).is_empty());
+    assert_eq!(cache.spilled_conversations(), 1);
 }
 
 #[test]
